@@ -1,0 +1,52 @@
+# Everything runs from a local virtualenv; a fresh clone needs only Python 3.11.
+# With DATABASE_URL / REDIS_URL unset, real PostgreSQL and Redis are started from wheels
+# under var/ (see marketplace/embedded.py).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+EMBED := $(PY) -m marketplace.embedded run --
+
+.PHONY: install demo test lint run migrate seed services-up services-down bench-import bench-bids clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Whole sale end to end over HTTP against gunicorn + a real Celery worker + beat.
+demo: install
+	$(EMBED) sh -c '$(PY) manage.py migrate --noinput >/dev/null && $(PY) manage.py seed_demo && \
+		$(PY) -m marketplace.stack run --port auto --then "$(PY) -m marketplace.demo"'
+
+# Lint, migrations check and the whole suite, on real PostgreSQL and Redis.
+test: install
+	$(EMBED) sh -c '$(PY) -m ruff check . && $(PY) -m ruff format --check . && \
+		$(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest'
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+# Web (gunicorn on 127.0.0.1:8000), one worker and beat; Ctrl-C stops all three.
+run: install
+	$(PY) -m marketplace.stack run --port $${PORT:-8000}
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+seed: install
+	$(PY) manage.py seed_demo
+
+services-up: install
+	$(PY) -m marketplace.embedded up
+
+services-down: install
+	$(PY) -m marketplace.embedded down
+
+clean: services-down
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Auctions, registrations and deposits, bids, open/close scheduling."""

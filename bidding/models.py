@@ -1,0 +1,1 @@
+"""bidding models (built out by its issue)."""

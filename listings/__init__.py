@@ -1,0 +1,1 @@
+"""Loan packages, loan tapes (import, validation), summary, stratification, data room."""

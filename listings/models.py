@@ -1,0 +1,1 @@
+"""listings models (built out by its issue)."""

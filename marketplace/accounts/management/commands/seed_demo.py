@@ -1,0 +1,75 @@
+"""Demo organisations and users, created idempotently through the services (so, audited)."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from marketplace.accounts import services
+from marketplace.accounts.models import Eligibility, Organization, User
+
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105  (published demo credentials, never production)
+
+PLATFORM = (
+    "NPL Marketplace",
+    "platform",
+    "",
+    [("admin", "platform_admin"), ("compliance", "compliance_officer")],
+)
+ORGANIZATIONS = [
+    ("Hanil Bank", "bank", "", [("hanil_officer", "disposal_officer")]),
+    ("Daesung Savings Bank", "bank", "", [("daesung_officer", "disposal_officer")]),
+    ("Korea Recovery AMC", "buyer", "national_amc", [("recovery_bidder", "bidder")]),
+    (
+        "Seoul Credit Partners",
+        "buyer",
+        "financial_investment_company",
+        [("seoulcredit_bidder", "bidder")],
+    ),
+    ("Busan Local AMC", "buyer", "local_amc", [("busan_bidder", "bidder")]),
+]
+APPROVED_BUYERS = {"Korea Recovery AMC", "Seoul Credit Partners"}
+
+
+class Command(BaseCommand):
+    help = "Create demo organisations and users (idempotent) and print their credentials."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            platform, _, _ = services.platform_bootstrap(username="admin", password=DEMO_PASSWORD)
+            self._members(platform, PLATFORM[3])
+            compliance = User.objects.get(username="compliance")
+            for name, kind, licence, members in ORGANIZATIONS:
+                org = Organization.objects.filter(name=name).first()
+                if org is None:
+                    org = services.organization_create(
+                        actor=None,
+                        name=name,
+                        kind=kind,
+                        licence_type=licence,
+                        registration_number=f"REG-{len(name):02d}{sum(map(ord, name)):06d}",
+                    )
+                self._members(org, members)
+                if name in APPROVED_BUYERS and org.eligibility == Eligibility.PENDING:
+                    services.organization_approve(
+                        actor=compliance, organization_id=org.pk, reason="demo: licence verified"
+                    )
+        self.stdout.write(f"Demo users (password for all: {DEMO_PASSWORD})")
+        for user in User.objects.select_related("organization").order_by("organization_id", "id"):
+            if user.organization is None:
+                continue
+            org = user.organization
+            self.stdout.write(
+                f"  {user.username:<20} {user.role:<20} {org.name} ({org.kind}"
+                + (f", {org.eligibility}" if org.kind == "buyer" else "")
+                + ")"
+            )
+
+    def _members(self, org, members):
+        for username, role in members:
+            if not User.objects.filter(username=username).exists():
+                services.member_create(
+                    actor=None,
+                    organization_id=org.pk,
+                    username=username,
+                    password=DEMO_PASSWORD,
+                    role=role,
+                )

@@ -1,0 +1,20 @@
+"""Reads of organisations and users, scoped to what the caller may see."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from marketplace.accounts.models import Organization, User
+from marketplace.common.permissions import is_platform
+
+
+def organization_visible_to(*, user: User) -> QuerySet[Organization]:
+    """Platform users see every organisation; everyone else sees only their own."""
+    qs = Organization.objects.all().order_by("id")
+    if is_platform(user):
+        return qs
+    return qs.filter(pk=user.organization_id)
+
+
+def user_by_username(*, username: str) -> User | None:
+    return User.objects.select_related("organization").filter(username__iexact=username).first()

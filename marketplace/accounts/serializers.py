@@ -1,0 +1,76 @@
+from rest_framework import serializers
+
+from marketplace.accounts.models import (
+    LicenceType,
+    Organization,
+    OrganizationKind,
+    Role,
+    User,
+)
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class OrganizationRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "kind", "eligibility"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    organization = OrganizationRefSerializer(allow_null=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "role", "organization"]
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "licence_type",
+            "registration_number",
+            "eligibility",
+            "eligibility_reason",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class OrganizationCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=OrganizationKind.choices)
+    licence_type = serializers.ChoiceField(
+        choices=LicenceType.choices, required=False, allow_blank=True, default=""
+    )
+    registration_number = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default=""
+    )
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class MemberCreateSerializer(serializers.Serializer):
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False, write_only=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "role", "organization", "date_joined"]

@@ -1,0 +1,173 @@
+"""Writing audit events. ``record`` is the only way an event is written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from marketplace.audit.models import AuditEvent
+
+GENESIS_HASH = "0" * 64
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    return str(value)
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no spaces, UTF-8, Decimals as strings."""
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=_json_default,
+        allow_nan=False,
+    )
+
+
+def normalize_data(data: dict[str, Any] | None) -> dict[str, Any]:
+    """The exact value stored in (and read back from) the JSON column, so hashing is stable."""
+    if not data:
+        return {}
+    normalized = json.loads(canonical_json(data))
+    return _reject_floats(normalized)
+
+
+def _reject_floats(value: Any) -> Any:
+    # Floats do not survive a JSON round trip bit for bit; money is never a float anyway.
+    if isinstance(value, float):
+        return str(Decimal(repr(value)))
+    if isinstance(value, dict):
+        return {k: _reject_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reject_floats(v) for v in value]
+    return value
+
+
+def event_hash(
+    *,
+    stream: str,
+    sequence: int,
+    occurred_at: datetime,
+    actor_user_id: int | None,
+    actor_username: str,
+    actor_organization_id: int | None,
+    actor_organization_name: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    data: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    payload = canonical_json(
+        {
+            "stream": stream,
+            "sequence": sequence,
+            "occurred_at": occurred_at.astimezone(UTC).isoformat(),
+            "actor": [
+                actor_user_id,
+                actor_username,
+                actor_organization_id,
+                actor_organization_name,
+            ],
+            "action": action,
+            "object": [object_type, object_id],
+            "data": data,
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def hash_of(event: AuditEvent) -> str:
+    return event_hash(
+        stream=event.stream,
+        sequence=event.sequence,
+        occurred_at=event.occurred_at,
+        actor_user_id=event.actor_user_id,
+        actor_username=event.actor_username,
+        actor_organization_id=event.actor_organization_id,
+        actor_organization_name=event.actor_organization_name,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        data=event.data,
+        prev_hash=event.prev_hash,
+    )
+
+
+def stream_for(object_type: str, object_id: Any) -> str:
+    return f"{object_type}:{object_id}"
+
+
+def record(
+    *,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    actor: Any = None,
+    organization: Any = None,
+    data: dict[str, Any] | None = None,
+    stream: str | None = None,
+) -> AuditEvent:
+    """Append one event to ``stream`` (default ``<object_type>:<object_id>``).
+
+    Must run inside the caller's transaction, so the event commits or rolls back with the state
+    change it describes. Serialises writers of the same stream with a transaction-scoped
+    advisory lock keyed by the stream name; writers of different streams never wait on each
+    other (no global lock, no global counter).
+
+    ``actor`` is the acting user (or None for the system: workers, commands); ``organization``
+    defaults to the actor's organisation.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit.record must be called inside transaction.atomic()")
+    stream = stream or stream_for(object_type, object_id)
+    if organization is None and actor is not None:
+        organization = getattr(actor, "organization", None)
+    data = normalize_data(data)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"audit:{stream}"])
+    last = (
+        AuditEvent.objects.filter(stream=stream)
+        .order_by("-sequence")
+        .values_list("sequence", "hash")
+        .first()
+    )
+    sequence, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+    event = AuditEvent(
+        stream=stream,
+        sequence=sequence,
+        occurred_at=timezone.now(),
+        actor_user_id=getattr(actor, "pk", None),
+        actor_username=getattr(actor, "username", "") or "",
+        actor_organization_id=getattr(organization, "pk", None),
+        actor_organization_name=getattr(organization, "name", "") or "",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        data=data,
+        prev_hash=prev_hash,
+    )
+    event.hash = hash_of(event)
+    event.save(force_insert=True)
+    return event
+
+
+def record_atomic(**kwargs: Any) -> AuditEvent:
+    """``record`` in a transaction of its own, for events with no other state change."""
+    with transaction.atomic():
+        return record(**kwargs)

@@ -1,0 +1,32 @@
+"""The Celery application, configured from Django settings (``CELERY_*``).
+
+Every task is idempotent and takes ids, not objects. Delivery is at-least-once: messages are
+acknowledged after the task ran (``task_acks_late``) and requeued if the worker dies
+(``task_reject_on_worker_lost``); periodic sweepers in ``CELERY_BEAT_SCHEDULE`` re-find due
+work, so a lost message only delays it.
+"""
+
+import os
+
+from celery import Celery, Task
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+
+app = Celery("marketplace")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+class RetryingTask(Task):
+    """Base for tasks whose failures are transient (database or broker unavailable).
+
+    Celery's own retry machinery: exponential back-off with jitter, bounded attempts.
+    """
+
+    autoretry_for = (ConnectionError, TimeoutError, OSError)
+    retry_backoff = 2
+    retry_backoff_max = 60
+    retry_jitter = True
+    max_retries = 8
+    acks_late = True
+    reject_on_worker_lost = True

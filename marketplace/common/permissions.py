@@ -1,0 +1,68 @@
+"""Role and organisation checks, in one place. Views compose these; selectors scope querysets.
+
+Roles (API.md): ``disposal_officer`` (bank), ``bidder`` (buyer), ``compliance_officer`` and
+``platform_admin`` (platform). A user with a token but without the right gets 403; an object the
+caller's organisation may not see is hidden by the selectors (404).
+"""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+DISPOSAL_OFFICER = "disposal_officer"
+BIDDER = "bidder"
+COMPLIANCE_OFFICER = "compliance_officer"
+PLATFORM_ADMIN = "platform_admin"
+PLATFORM_ROLES = frozenset({COMPLIANCE_OFFICER, PLATFORM_ADMIN})
+
+
+def role_of(user) -> str:
+    return getattr(user, "role", "") or ""
+
+
+def org_id_of(user) -> int | None:
+    return getattr(user, "organization_id", None)
+
+
+def is_platform(user) -> bool:
+    return role_of(user) in PLATFORM_ROLES
+
+
+def is_compliance(user) -> bool:
+    return role_of(user) == COMPLIANCE_OFFICER
+
+
+def is_platform_admin(user) -> bool:
+    return role_of(user) == PLATFORM_ADMIN
+
+
+def is_seller(user) -> bool:
+    return role_of(user) == DISPOSAL_OFFICER
+
+
+def is_bidder(user) -> bool:
+    return role_of(user) == BIDDER
+
+
+class HasRole(BasePermission):
+    """Allow authenticated users holding one of ``roles``. Use ``HasRole.of(...)``."""
+
+    roles: frozenset[str] = frozenset()
+    message = "Your role may not perform this action."
+
+    @classmethod
+    def of(cls, *roles: str) -> type[HasRole]:
+        name = "HasRole_" + "_".join(sorted(roles))
+        return type(name, (cls,), {"roles": frozenset(roles)})
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and role_of(user) in self.roles)
+
+
+IsPlatform = HasRole.of(COMPLIANCE_OFFICER, PLATFORM_ADMIN)
+IsPlatformAdmin = HasRole.of(PLATFORM_ADMIN)
+IsCompliance = HasRole.of(COMPLIANCE_OFFICER)
+IsDisposalOfficer = HasRole.of(DISPOSAL_OFFICER)
+IsBidder = HasRole.of(BIDDER)
+IsComplianceOrAdmin = IsPlatform

@@ -1,0 +1,54 @@
+"""URL map. The only module of the core that knows the domain apps."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from marketplace.accounts.api import LogoutView, MeView, OrganizationViewSet, TokenView
+from marketplace.audit.api import AuditEventViewSet
+from marketplace.common.health import HealthzView, ReadyzView
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("organizations", OrganizationViewSet, basename="organization")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
+
+api_v1 = [
+    path("auth/token/", TokenView.as_view(), name="auth-token"),
+    path("auth/logout/", LogoutView.as_view(), name="auth-logout"),
+    path("me/", MeView.as_view(), name="me"),
+    # JSON unless the client asks for YAML (Accept: application/yaml).
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(
+            renderer_classes=[
+                OpenApiJsonRenderer,
+                OpenApiJsonRenderer2,
+                OpenApiYamlRenderer,
+                OpenApiYamlRenderer2,
+            ]
+        ),
+        name="schema",
+    ),
+    path("", include(router.urls)),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("healthz", HealthzView.as_view(), name="healthz"),
+    path("readyz", ReadyzView.as_view(), name="readyz"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "marketplace.common.errors.handler400"
+handler403 = "marketplace.common.errors.handler403"
+handler404 = "marketplace.common.errors.handler404"
+handler500 = "marketplace.common.errors.handler500"

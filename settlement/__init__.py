@@ -1,0 +1,1 @@
+"""Settlements, double-entry ledger, defaults, loan-ownership transfer, transfer registry."""

@@ -1,0 +1,1 @@
+"""settlement models (built out by its issue)."""
