@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "marketplace.common.middleware.RequestSizeLimitMiddleware",
     "marketplace.common.idempotency.IdempotencyMiddleware",
 ]
 
@@ -149,9 +150,15 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Uploads larger than this are streamed to a temporary file, never held in memory.
+# Uploads larger than this are streamed to a temporary file, never held in memory; the temporary
+# folder is on the same disk as DATA_DIR/uploads so a stored tape is moved, not copied.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+# Any request body over this is refused with 413 before it is read.
+MAX_REQUEST_BYTES = int(os.environ.get("MAX_REQUEST_BYTES", str(512 * 1024 * 1024 + 1024 * 1024)))
+LOAN_TAPE_MAX_BYTES = int(os.environ.get("LOAN_TAPE_MAX_BYTES", str(512 * 1024 * 1024)))
 
 # --------------------------------------------------------------------------- API
 REST_FRAMEWORK = {
@@ -254,6 +261,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
         "task": "marketplace.common.tasks.idempotency_purge_expired",
         "schedule": 3600.0,
+    },
+    "sweep-loan-tape-imports": {
+        "task": "listings.loan_tape_sweep",
+        "schedule": 30.0,
     },
 }
 

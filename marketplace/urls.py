@@ -11,6 +11,7 @@ from drf_spectacular.renderers import (
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from listings.api import PackageViewSet
 from marketplace.accounts.api import LogoutView, MeView, OrganizationViewSet, TokenView
 from marketplace.audit.api import AuditEventViewSet
 from marketplace.common.health import HealthzView, ReadyzView
@@ -19,6 +20,7 @@ router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("packages", PackageViewSet, basename="package")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),

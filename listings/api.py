@@ -1,0 +1,295 @@
+"""HTTP endpoints of listings: packages, loan tapes, disclosure and the data room."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from listings import selectors, services
+from listings.filters import LoanFilter, PackageFilter
+from listings.models import Package
+from listings.serializers import (
+    LOAN_FIELDS,
+    LoanSerializer,
+    LoanTapeImportSerializer,
+    NoteSerializer,
+    PackageCreateSerializer,
+    PackageSerializer,
+    PackageUpdateSerializer,
+    ReasonSerializer,
+    StratificationSerializer,
+    TapeAcceptedSerializer,
+    TapeUploadSerializer,
+)
+from listings.services.tape_import import detect_file_type
+from marketplace.common.csv import streaming_csv_response
+from marketplace.common.errors import DomainError, Forbidden, NotFound
+from marketplace.common.permissions import (
+    IsCompliance,
+    IsDisposalOfficer,
+    is_platform,
+)
+from marketplace.common.schema import problems
+
+ACTION_ERRORS = problems(400, 401, 403, 404, 409)
+
+
+class UnsupportedFileType(DomainError):
+    status_code = 400
+    code = "unsupported_file_type"
+    default_detail = "Loan tapes are CSV (UTF-8) or XLSX files."
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List packages visible to the caller",
+        responses={200: PackageSerializer(many=True), **problems(400, 401)},
+    ),
+    retrieve=extend_schema(
+        summary="Package summary", responses={200: PackageSerializer, **problems(401, 404)}
+    ),
+)
+class PackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = PackageSerializer
+    filterset_class = PackageFilter
+    ordering_fields = ["created_at", "total_balance", "loan_count", "id"]
+    ordering = ["-created_at", "-id"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        return selectors.package_visible_to(user=self.request.user).select_related("latest_tape")
+
+    def get_permissions(self):
+        if self.action in {"create", "submit", "withdraw", "partial_update"}:
+            return [IsDisposalOfficer()]
+        if self.action in {"approve", "reject"}:
+            return [IsCompliance()]
+        return super().get_permissions()
+
+    def _package(self) -> Package:
+        try:
+            return selectors.package_get_visible(
+                user=self.request.user, package_id=self.kwargs["pk"]
+            )
+        except (Package.DoesNotExist, ValueError, TypeError) as exc:
+            raise NotFound("No such package.") from exc
+
+    def get_object(self):
+        return self._package()
+
+    @extend_schema(
+        summary="Create a draft package (disposal officer of a bank)",
+        request=PackageCreateSerializer,
+        responses={201: PackageSerializer, **problems(400, 401, 403)},
+    )
+    def create(self, request, *args, **kwargs):
+        data = PackageCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        package = services.package_create(actor=request.user, **data.validated_data)
+        return Response(PackageSerializer(package).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Edit a draft (seller)",
+        request=PackageUpdateSerializer,
+        responses={200: PackageSerializer, **ACTION_ERRORS},
+    )
+    def partial_update(self, request, *args, **kwargs):
+        package = self._package()
+        data = PackageUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        package = services.package_update(
+            actor=request.user, package_id=package.pk, changes=data.validated_data
+        )
+        return Response(PackageSerializer(package).data)
+
+    def _respond(self, package: Package) -> Response:
+        package = self.get_queryset().get(pk=package.pk)
+        return Response(PackageSerializer(package).data)
+
+    @extend_schema(
+        summary="Submit for compliance review (seller): draft -> pending_review",
+        request=None,
+        responses={200: PackageSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        package = self._package()
+        return self._respond(services.package_submit(actor=request.user, package_id=package.pk))
+
+    @extend_schema(
+        summary="Approve (compliance): pending_review -> approved",
+        request=NoteSerializer,
+        responses={200: PackageSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        package = self._package()
+        data = NoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(
+            services.package_approve(
+                actor=request.user, package_id=package.pk, note=data.validated_data["note"]
+            )
+        )
+
+    @extend_schema(
+        summary="Reject with a reason (compliance): pending_review -> draft",
+        request=ReasonSerializer,
+        responses={200: PackageSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        package = self._package()
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(
+            services.package_reject(
+                actor=request.user, package_id=package.pk, reason=data.validated_data["reason"]
+            )
+        )
+
+    @extend_schema(
+        summary="Withdraw (seller): draft|pending_review|approved -> withdrawn",
+        request=None,
+        responses={200: PackageSerializer, **ACTION_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        package = self._package()
+        return self._respond(services.package_withdraw(actor=request.user, package_id=package.pk))
+
+    @extend_schema(
+        summary="Stratification tables",
+        responses={200: StratificationSerializer, **problems(401, 404)},
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def stratification(self, request, pk=None):
+        package = self._package()
+        empty = {name: [] for name in StratificationSerializer().fields}
+        return Response(package.stratification or empty)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="Latest loan tape import (seller, platform)",
+        responses={200: LoanTapeImportSerializer, **problems(401, 403, 404)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Upload a loan tape (seller, draft only): CSV or XLSX",
+        request={"multipart/form-data": TapeUploadSerializer},
+        responses={
+            202: TapeAcceptedSerializer,
+            **problems(
+                400,
+                401,
+                403,
+                404,
+                409,
+                413,
+                415,
+                codes={
+                    400: ["unsupported_file_type", "validation_error"],
+                    413: ["payload_too_large"],
+                },
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="loan-tape",
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def loan_tape(self, request, pk=None):
+        package = self._package()
+        is_seller = selectors.package_is_seller(user=request.user, package=package)
+        if request.method == "GET":
+            if not (is_seller or is_platform(request.user)):
+                raise Forbidden("Only the seller and the platform see loan tape imports.")
+            tape = selectors.loan_tape_latest(package=package)
+            if tape is None:
+                raise NotFound("No loan tape was uploaded for this package.")
+            return Response(LoanTapeImportSerializer(tape).data)
+
+        if not (is_seller and request.user.role == "disposal_officer"):
+            raise Forbidden("Only the seller uploads its loan tape.")
+        limit = settings.LOAN_TAPE_MAX_BYTES
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+            raise PayloadTooLarge(f"Loan tapes are limited to {limit} bytes.")
+        data = TapeUploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        if upload.size > limit:
+            raise PayloadTooLarge(f"Loan tapes are limited to {limit} bytes.")
+        head = upload.read(8)
+        upload.seek(0)
+        file_type = detect_file_type(upload.name, head)
+        if file_type is None:
+            raise UnsupportedFileType()
+        tape = services.loan_tape_upload(
+            actor=request.user, package_id=package.pk, upload=upload, file_type=file_type
+        )
+        return Response({"id": tape.pk, "status": tape.status}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Loan-level rows (data room): seller, platform, registered buyers",
+        parameters=[
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=["json", "csv"],
+                description="`csv` streams every matching row.",
+            ),
+            OpenApiParameter(
+                "owner",
+                OpenApiTypes.STR,
+                enum=["me"],
+                description="Only loans the caller's organisation owns.",
+            ),
+        ],
+        filters=True,
+        responses={
+            200: LoanSerializer(many=True),
+            **problems(400, 401, 403, 404, codes={403: ["nda_required"]}),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        filterset_class=LoanFilter,
+        filter_backends=[DjangoFilterBackend],
+    )
+    def loans(self, request, pk=None):
+        package = self._package()
+        owner_me = request.query_params.get("owner") == "me"
+        loans = selectors.data_room_loans(user=request.user, package=package, owner_me=owner_me)
+        loans = self.filter_queryset(loans)
+        filters = {k: v for k, v in request.query_params.items() if k not in {"page"}}
+        if request.query_params.get("format") == "csv":
+            count = loans.count()
+            services.data_room_record_access(
+                actor=request.user, package=package, filters=filters, row_count=count, export=True
+            )
+            rows = (
+                [loan.loan_id, loan.borrower_ref, *(getattr(loan, f) for f in LOAN_FIELDS[2:])]
+                for loan in loans.iterator(chunk_size=5000)
+            )
+            return streaming_csv_response(f"package-{package.pk}-loans.csv", LOAN_FIELDS, rows)
+        page = self.paginate_queryset(loans)
+        services.data_room_record_access(
+            actor=request.user, package=package, filters=filters, row_count=len(page), export=False
+        )
+        return self.get_paginated_response(LoanSerializer(page, many=True).data)

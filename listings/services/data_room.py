@@ -1,0 +1,44 @@
+"""Who may read a package's loan-level rows, and the audit of every access."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from listings.models import DataRoomGrant, Package
+from marketplace.audit.services import record
+
+
+def data_room_grant(*, actor, package_id: int, organization_id: int, reason: str) -> DataRoomGrant:
+    """Open the data room to an organisation (bidding calls this when a buyer registers and
+    accepts the NDA). Idempotent; run inside the caller's transaction or its own."""
+    with transaction.atomic():
+        grant, created = DataRoomGrant.objects.get_or_create(
+            package_id=package_id, organization_id=organization_id, defaults={"reason": reason}
+        )
+        if created:
+            record(
+                action="data_room.granted",
+                object_type="package",
+                object_id=package_id,
+                actor=actor,
+                data={"organization_id": organization_id, "reason": reason},
+            )
+    return grant
+
+
+def data_room_record_access(
+    *, actor, package: Package, filters: dict, row_count: int, export: bool
+) -> None:
+    """Every view and export of loan rows is an audit event."""
+    with transaction.atomic():
+        record(
+            action="data_room.accessed",
+            object_type="package",
+            object_id=package.pk,
+            actor=actor,
+            data={
+                "filters": filters,
+                "row_count": row_count,
+                "format": "csv" if export else "json",
+            },
+        )

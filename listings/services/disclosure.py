@@ -1,0 +1,143 @@
+"""Disclosure summary and stratification, computed in SQL once per successful import.
+
+Balance = principal + interest + fees; weighted averages are weighted by balance (API.md).
+Rounding: money to cents, weighted averages to 2 places, balance shares to 4 places, all
+ROUND_HALF_UP (PostgreSQL's ``round(numeric)`` rounds half away from zero; amounts are >= 0).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import connection
+
+from listings.models import LoanTapeImport, Package
+
+DPD_BUCKETS = ["0-89", "90-180", "181-365", "366-730", "731-1095", "1096+"]
+BALANCE_BUCKETS = ["0-5000", "5000-20000", "20000-50000", "50000-100000", "100000+"]
+DIMENSIONS = ["days_past_due", "balance", "region", "product_type", "vintage", "legal_status"]
+
+_DPD_SQL = """CASE WHEN days_past_due <= 89 THEN '0-89' WHEN days_past_due <= 180 THEN '90-180'
+    WHEN days_past_due <= 365 THEN '181-365' WHEN days_past_due <= 730 THEN '366-730'
+    WHEN days_past_due <= 1095 THEN '731-1095' ELSE '1096+' END"""
+_BALANCE_SQL = """CASE WHEN balance < 5000 THEN '0-5000' WHEN balance < 20000 THEN '5000-20000'
+    WHEN balance < 50000 THEN '20000-50000' WHEN balance < 100000 THEN '50000-100000'
+    ELSE '100000+' END"""
+
+
+def _money(value) -> str | None:
+    if value is None:
+        return None
+    return str(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> None:
+    """Fill the package's summary fields and stratification from the tape's loans (no save)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*), COALESCE(sum(outstanding_principal), 0),
+                   COALESCE(sum(accrued_interest), 0), COALESCE(sum(fees_and_penalties), 0),
+                   COALESCE(sum(balance), 0),
+                   round(sum(days_past_due * balance) / NULLIF(sum(balance), 0), 2),
+                   round(sum(borrower_age * balance) FILTER (WHERE borrower_age IS NOT NULL)
+                         / NULLIF(sum(balance) FILTER (WHERE borrower_age IS NOT NULL), 0), 2)
+            FROM listings_loan WHERE tape_import_id = %s
+            """,
+            [tape.pk],
+        )
+        (count, principal, interest, fees, balance, wa_dpd, wa_age) = cursor.fetchone()
+        cursor.execute(
+            """
+            SELECT count(*), max(total) FROM (
+                SELECT sum(balance) AS total FROM listings_loan WHERE tape_import_id = %s
+                GROUP BY borrower_hash
+            ) b
+            """,
+            [tape.pk],
+        )
+        (borrowers, max_borrower) = cursor.fetchone()
+        cursor.execute(
+            f"""
+            SELECT {_DPD_SQL} AS dpd_bucket, {_BALANCE_SQL} AS balance_bucket, region,
+                   product_type, extract(year FROM origination_date)::int AS vintage,
+                   legal_status, count(*), sum(balance),
+                   round(sum(days_past_due * balance) / NULLIF(sum(balance), 0), 2)
+            FROM listings_loan WHERE tape_import_id = %s
+            GROUP BY GROUPING SETS (({_DPD_SQL}), ({_BALANCE_SQL}), (region), (product_type),
+                                    (extract(year FROM origination_date)::int), (legal_status))
+            """,  # noqa: S608  (fixed SQL fragments, no input)
+            [tape.pk],
+        )
+        groups = cursor.fetchall()
+
+    total = Decimal(balance)
+    tables: dict[str, dict[str, dict]] = {name: {} for name in DIMENSIONS}
+    for dpd, bal, region, product, vintage, legal, n, bucket_total, wa in groups:
+        if dpd is not None:
+            dimension, key = "days_past_due", dpd
+        elif bal is not None:
+            dimension, key = "balance", bal
+        elif region is not None:
+            dimension, key = "region", region
+        elif product is not None:
+            dimension, key = "product_type", product
+        elif vintage is not None:
+            dimension, key = "vintage", str(vintage)
+        else:
+            dimension, key = "legal_status", legal
+        tables[dimension][key] = _row(key, n, Decimal(bucket_total), total, wa)
+
+    stratification = {}
+    for dimension in DIMENSIONS:
+        rows = tables[dimension]
+        if dimension == "days_past_due":
+            ordered = [rows.get(b) or _row(b, 0, Decimal(0), total, None) for b in DPD_BUCKETS]
+        elif dimension == "balance":
+            ordered = [rows.get(b) or _row(b, 0, Decimal(0), total, None) for b in BALANCE_BUCKETS]
+        else:
+            ordered = [rows[key] for key in sorted(rows)]
+        stratification[dimension] = ordered
+
+    package.loan_count = count
+    package.borrower_count = borrowers
+    package.total_principal = principal
+    package.total_interest = interest
+    package.total_fees = fees
+    package.total_balance = balance
+    package.weighted_avg_days_past_due = wa_dpd
+    package.weighted_avg_borrower_age = wa_age
+    package.max_borrower_balance = max_borrower
+    package.avg_borrower_balance = (
+        (total / borrowers).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) if borrowers else None
+    )
+    package.litigation_mix = {r["bucket"]: r["loan_count"] for r in stratification["legal_status"]}
+    package.product_mix = {r["bucket"]: r["loan_count"] for r in stratification["product_type"]}
+    package.stratification = stratification
+
+
+def _row(bucket: str, count: int, bucket_total: Decimal, total: Decimal, wa) -> dict:
+    share = (
+        (bucket_total / total).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        if total
+        else Decimal("0.0000")
+    )
+    return {
+        "bucket": bucket,
+        "loan_count": count,
+        "total_balance": _money(bucket_total),
+        "balance_share": str(share),
+        "weighted_avg_days_past_due": None if wa is None else str(wa),
+    }
+
+
+def package_clear_disclosure(*, package: Package) -> None:
+    package.loan_count = 0
+    package.borrower_count = 0
+    package.total_principal = package.total_interest = package.total_fees = 0
+    package.total_balance = 0
+    package.weighted_avg_days_past_due = package.weighted_avg_borrower_age = None
+    package.max_borrower_balance = package.avg_borrower_balance = None
+    package.litigation_mix = {}
+    package.product_mix = {}
+    package.stratification = {}
