@@ -8,7 +8,9 @@ work, so a lost message only delays it.
 
 import os
 
+import redis.exceptions as redis_exceptions
 from celery import Celery, Task
+from django import db as django_db
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 
@@ -23,7 +25,15 @@ class RetryingTask(Task):
     Celery's own retry machinery: exponential back-off with jitter, bounded attempts.
     """
 
-    autoretry_for = (ConnectionError, TimeoutError, OSError)
+    autoretry_for = (
+        ConnectionError,
+        TimeoutError,
+        OSError,
+        django_db.OperationalError,
+        django_db.InterfaceError,
+        redis_exceptions.ConnectionError,
+        redis_exceptions.TimeoutError,
+    )
     retry_backoff = 2
     retry_backoff_max = 60
     retry_jitter = True

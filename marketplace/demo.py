@@ -60,7 +60,9 @@ class Client:
 
     def login(self) -> Client:
         _, body = self.request(
-            "POST", "/api/v1/auth/token/", {"username": self.username, "password": PASSWORD},
+            "POST",
+            "/api/v1/auth/token/",
+            {"username": self.username, "password": PASSWORD},
             expect=200,
         )
         self.token = body["token"]
@@ -85,22 +87,35 @@ def foundation(admin: Client, compliance: Client) -> None:
     step(2, "Admin onboards a new buyer organisation (pending) with a bidder")
     suffix = uuid.uuid4().hex[:6]
     _, org = admin.request(
-        "POST", "/api/v1/organizations/",
-        {"name": f"Demo Capital AMC {suffix}", "kind": "buyer", "licence_type": "local_amc",
-         "registration_number": f"DEMO-{suffix}"},
+        "POST",
+        "/api/v1/organizations/",
+        {
+            "name": f"Demo Capital AMC {suffix}",
+            "kind": "buyer",
+            "licence_type": "local_amc",
+            "registration_number": f"DEMO-{suffix}",
+        },
         headers={"Idempotency-Key": f"demo-org-{suffix}"},
     )
     show(f"created organisation #{org['id']} {org['name']}: eligibility {org['eligibility']}")
     status, replay = admin.request(
-        "POST", "/api/v1/organizations/",
-        {"name": f"Demo Capital AMC {suffix}", "kind": "buyer", "licence_type": "local_amc",
-         "registration_number": f"DEMO-{suffix}"},
+        "POST",
+        "/api/v1/organizations/",
+        {
+            "name": f"Demo Capital AMC {suffix}",
+            "kind": "buyer",
+            "licence_type": "local_amc",
+            "registration_number": f"DEMO-{suffix}",
+        },
         headers={"Idempotency-Key": f"demo-org-{suffix}"},
     )
-    show(f"same request replayed with its Idempotency-Key -> {status}, same organisation "
-         f"#{replay['id']} (nothing created twice)")
+    show(
+        f"same request replayed with its Idempotency-Key -> {status}, same organisation "
+        f"#{replay['id']} (nothing created twice)"
+    )
     _, member = admin.request(
-        "POST", f"/api/v1/organizations/{org['id']}/members/",
+        "POST",
+        f"/api/v1/organizations/{org['id']}/members/",
         {"username": f"demo_bidder_{suffix}", "password": PASSWORD, "role": "bidder"},
     )
     show(f"created user {member['username']} (role {member['role']})")
@@ -112,7 +127,8 @@ def foundation(admin: Client, compliance: Client) -> None:
     )
     show(f"bidder tries to approve -> {status} {problem['code']}")
     _, approved = compliance.request(
-        "POST", f"/api/v1/organizations/{org['id']}/approve/",
+        "POST",
+        f"/api/v1/organizations/{org['id']}/approve/",
         {"reason": "licence and KYC verified"},
     )
     show(f"compliance approves -> eligibility {approved['eligibility']}")
@@ -133,11 +149,15 @@ def foundation(admin: Client, compliance: Client) -> None:
         "GET", f"/api/v1/audit-events/?object_type=organization&object_id={org['id']}"
     )
     for event in events["results"]:
-        show(f"{event['stream']}#{event['sequence']} {event['action']:<22} by "
-             f"{event['actor']['user'] or 'system'}  hash {event['hash'][:12]}…")
+        show(
+            f"{event['stream']}#{event['sequence']} {event['action']:<22} by "
+            f"{event['actor']['user'] or 'system'}  hash {event['hash'][:12]}…"
+        )
     _, verify = compliance.request("GET", "/api/v1/audit-events/verify/")
-    show(f"verify: valid={verify['valid']}, {verify['events_checked']} events in "
-         f"{verify['streams_checked']} streams")
+    show(
+        f"verify: valid={verify['valid']}, {verify['events_checked']} events in "
+        f"{verify['streams_checked']} streams"
+    )
     if not verify["valid"]:
         raise DemoError(f"audit chain invalid: {verify}")
     bidder.request("POST", "/api/v1/auth/logout/", {}, expect=204)

@@ -88,6 +88,8 @@ TEMPLATES = [
 # With DATABASE_URL / REDIS_URL unset, real servers are started from wheels under DATA_DIR.
 _embedded = []
 DATABASE_URL = os.environ.get("DATABASE_URL")
+if ENVIRONMENT == "production" and not (DATABASE_URL and os.environ.get("REDIS_URL")):
+    raise ImproperlyConfigured("DATABASE_URL and REDIS_URL must be set in production")
 if not DATABASE_URL:
     from marketplace import embedded
 
@@ -185,6 +187,9 @@ REST_FRAMEWORK = {
         # Brute-force protection on the login endpoint, per client address.
         "login": os.environ.get("LOGIN_THROTTLE_RATE", "600/min"),
     },
+    # Client addresses for throttling come from REMOTE_ADDR unless proxies are declared, so a
+    # forged X-Forwarded-For cannot dodge the login throttle.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
     "COERCE_DECIMAL_TO_STRING": True,
     # `?format=csv` is ours (streamed exports), not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
@@ -228,7 +233,8 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-IDEMPOTENCY_KEY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "48"))
+# API.md: keys are kept at least 24 h, whatever the environment says.
+IDEMPOTENCY_KEY_TTL_HOURS = max(24, int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "48")))
 
 # --------------------------------------------------------------------------- Celery
 CELERY_BROKER_URL = REDIS_URL
