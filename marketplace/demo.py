@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -56,6 +58,37 @@ class Client:
         expected = (expect,) if isinstance(expect, int) else expect
         if status not in expected:
             raise DemoError(f"{method} {path} -> {status}, expected {expected}: {payload}")
+        return status, payload
+
+    def upload(self, path: str, file_path: str, *, expect: int = 202) -> tuple[int, Any]:
+        """POST a file as multipart/form-data field ``file``, streamed from disk."""
+        boundary = f"----demo{uuid.uuid4().hex}"
+        name = os.path.basename(file_path)
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{name}"\r\nContent-Type: text/csv\r\n\r\n'
+        ).encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        with open(file_path, "rb") as handle:
+            body = head + handle.read() + tail
+        return self.request_raw(
+            "POST", path, body, f"multipart/form-data; boundary={boundary}", expect=expect
+        )
+
+    def request_raw(
+        self, method: str, path: str, body: bytes, content_type: str, *, expect: int
+    ) -> tuple[int, Any]:
+        req = urllib.request.Request(BASE_URL + path, data=body, method=method)  # noqa: S310
+        req.add_header("Content-Type", content_type)
+        req.add_header("Authorization", f"Token {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=120) as response:  # noqa: S310
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        payload = json.loads(raw) if raw else None
+        if status != expect:
+            raise DemoError(f"{method} {path} -> {status}, expected {expect}: {payload}")
         return status, payload
 
     def login(self) -> Client:
@@ -165,6 +198,96 @@ def foundation(admin: Client, compliance: Client) -> None:
     show("bidder logs out; its token is refused afterwards (401)")
 
 
+def listing(seller: Client, compliance: Client, buyer: Client, rows: int) -> dict:
+    step(6, f"A bank disposal officer creates a package and uploads a {rows:,}-loan tape")
+    _, package = seller.request(
+        "POST",
+        "/api/v1/packages/",
+        {
+            "title": f"Unsecured consumer NPL portfolio {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            "description": "Credit cards and consumer loans, mostly over a year past due.",
+            "currency": "EUR",
+            "cut_off_date": "2026-09-30",
+        },
+    )
+    show(f"package #{package['id']} '{package['title']}' is {package['status']}")
+    tape_path = os.path.join(tempfile.mkdtemp(prefix="demo-tape-"), "tape.csv")
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "generate_loan_tape",
+            "--rows",
+            str(rows),
+            "--seed",
+            "42",
+            "--out",
+            tape_path,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    show(
+        f"generated {os.path.getsize(tape_path) / 1e6:.1f} MB CSV with "
+        "`manage.py generate_loan_tape`"
+    )
+    _, accepted = seller.upload(f"/api/v1/packages/{package['id']}/loan-tape/", tape_path)
+    show(f"upload accepted: import #{accepted['id']} {accepted['status']} (202, a worker loads it)")
+    deadline = time.monotonic() + 180
+    while True:
+        _, tape = seller.request("GET", f"/api/v1/packages/{package['id']}/loan-tape/")
+        total = tape["rows_total"] or rows
+        show(f"import {tape['status']:<10} {tape['rows_processed']:>7,} / {total:,} rows")
+        if tape["status"] in ("succeeded", "failed"):
+            break
+        if time.monotonic() > deadline:
+            raise DemoError("the loan tape import did not finish within 180 s")
+        time.sleep(0.5)
+    if tape["status"] != "succeeded":
+        raise DemoError(f"import failed: {tape['errors'][:5]}")
+
+    step(7, "The buyer cannot see the draft; the seller submits; compliance approves")
+    status, problem = buyer.request("GET", f"/api/v1/packages/{package['id']}/", expect=404)
+    show(f"buyer GET draft -> {status} {problem['code']}")
+    _, package = seller.request("POST", f"/api/v1/packages/{package['id']}/submit/", {})
+    show(f"seller submits -> {package['status']}")
+    _, package = compliance.request(
+        "POST", f"/api/v1/packages/{package['id']}/approve/", {"note": "disclosure reviewed"}
+    )
+    show(f"compliance approves -> {package['status']}")
+
+    step(8, "Public disclosure: the package summary")
+    _, summary = buyer.request("GET", f"/api/v1/packages/{package['id']}/")
+    for key in (
+        "loan_count",
+        "borrower_count",
+        "total_principal",
+        "total_interest",
+        "total_fees",
+        "total_balance",
+        "weighted_avg_days_past_due",
+        "weighted_avg_borrower_age",
+        "max_borrower_balance",
+        "avg_borrower_balance",
+    ):
+        show(f"{key:<28} {summary[key]}")
+    show(f"{'litigation_mix':<28} {summary['litigation_mix']}")
+    show(f"{'product_mix':<28} {summary['product_mix']}")
+    _, strat = buyer.request("GET", f"/api/v1/packages/{package['id']}/stratification/")
+    for table in ("days_past_due", "legal_status"):
+        step(9 if table == "days_past_due" else 10, f"Stratification by {table}")
+        show(f"{'bucket':<24}{'loans':>8}{'balance':>18}{'share':>9}{'w.a. DPD':>10}")
+        for row in strat[table]:
+            show(
+                f"{row['bucket']:<24}{row['loan_count']:>8,}{row['total_balance']:>18}"
+                f"{row['balance_share']:>9}{row['weighted_avg_days_past_due'] or '-':>10}"
+            )
+    status, problem = buyer.request("GET", f"/api/v1/packages/{package['id']}/loans/", expect=403)
+    show(f"buyer asks for loan-level rows before registering -> {status} {problem['code']}")
+    return package
+
+
 def main() -> int:
     started = time.monotonic()
     print(f"NPL Marketplace demo against {BASE_URL}", flush=True)
@@ -172,6 +295,9 @@ def main() -> int:
         admin = Client("admin").login()
         compliance = Client("compliance").login()
         foundation(admin, compliance)
+        seller = Client("hanil_officer").login()
+        buyer = Client("recovery_bidder").login()
+        listing(seller, compliance, buyer, int(os.environ.get("DEMO_TAPE_ROWS", "20000")))
     except (DemoError, OSError, KeyError) as exc:
         print(f"\nDEMO FAILED: {exc}", file=sys.stderr, flush=True)
         return 1
