@@ -272,6 +272,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "listings.loan_tape_sweep",
         "schedule": 30.0,
     },
+    "open-due-auctions": {
+        "task": "bidding.auction_open_sweep",
+        "schedule": float(os.environ.get("AUCTION_SWEEP_SECONDS", "2")),
+    },
+    "close-due-auctions": {
+        "task": "settlement.auction_close_sweep",
+        "schedule": float(os.environ.get("AUCTION_SWEEP_SECONDS", "2")),
+    },
 }
 
 LOGGING = {

@@ -11,6 +11,7 @@ from drf_spectacular.renderers import (
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from bidding.api import AuctionViewSet, ConfirmDepositView
 from listings.api import PackageViewSet
 from marketplace.accounts.api import LogoutView, MeView, OrganizationViewSet, TokenView
 from marketplace.audit.api import AuditEventViewSet
@@ -21,6 +22,7 @@ router.include_root_view = False
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("packages", PackageViewSet, basename="package")
+router.register("auctions", AuctionViewSet, basename="auction")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
@@ -38,6 +40,11 @@ api_v1 = [
             ]
         ),
         name="schema",
+    ),
+    path(
+        "registrations/<int:pk>/confirm-deposit/",
+        ConfirmDepositView.as_view(),
+        name="registration-confirm-deposit",
     ),
     path("", include(router.urls)),
 ]

@@ -1,1 +1,61 @@
-"""settlement models (built out by its issue)."""
+"""Settlements of awarded auctions (the settlement issue builds out payment, ledger, transfer)."""
+
+from django.db import models
+from django.db.models import F, Q
+
+from marketplace.common.money import money_field
+
+
+class SettlementStatus(models.TextChoices):
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    COMPLETED = "completed"
+    DEFAULTED = "defaulted"
+
+
+class Settlement(models.Model):
+    auction = models.ForeignKey(
+        "bidding.Auction", on_delete=models.PROTECT, related_name="settlements"
+    )
+    bid = models.ForeignKey("bidding.Bid", on_delete=models.PROTECT, related_name="+")
+    package = models.ForeignKey("listings.Package", on_delete=models.PROTECT, related_name="+")
+    seller = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    buyer = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    price = money_field()
+    deposit_applied = money_field()
+    balance_due = money_field()
+    due_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=20, choices=SettlementStatus.choices, default=SettlementStatus.AWAITING_PAYMENT
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # One settlement per awarded bid: the award and an offer to the runner-up are
+            # different bids of the same auction, never the same one twice.
+            models.UniqueConstraint(fields=["bid"], name="%(app_label)s_%(class)s_one_per_bid"),
+            # At most one live settlement per auction.
+            models.UniqueConstraint(
+                fields=["auction"],
+                condition=~Q(status="defaulted"),
+                name="%(app_label)s_%(class)s_one_live_per_auction",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=SettlementStatus.values),
+                name="%(app_label)s_%(class)s_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(price__gt=0)
+                & Q(deposit_applied__gte=0)
+                & Q(balance_due__gte=0)
+                & Q(balance_due=F("price") - F("deposit_applied")),
+                name="%(app_label)s_%(class)s_amounts_add_up",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"settlement #{self.pk} of auction {self.auction_id} ({self.status})"

@@ -1,0 +1,304 @@
+"""HTTP endpoints of bidding: auctions, registrations, deposits and bids."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bidding import selectors, services
+from bidding.filters import AuctionFilter
+from bidding.models import Auction, AuctionFormat, AuctionStatus, Registration
+from bidding.serializers import (
+    AuctionCreateSerializer,
+    AuctionSerializer,
+    BidCreateSerializer,
+    BidListItemSerializer,
+    BidSerializer,
+    RegistrationCreateSerializer,
+    RegistrationSerializer,
+)
+from listings.selectors import package_visible_to
+from marketplace.common.errors import NotFound
+from marketplace.common.permissions import IsBidder, IsDisposalOfficer, IsPlatform, is_platform
+from marketplace.common.schema import problems
+
+BID_ERRORS = problems(
+    400,
+    401,
+    403,
+    404,
+    409,
+    codes={
+        400: ["invalid_value"],
+        403: ["not_registered", "deposit_not_confirmed", "buyer_not_eligible"],
+        409: ["auction_not_open", "bid_too_low", "already_leading"],
+    },
+)
+
+
+def auction_representation(auction: Auction, user) -> dict:
+    """The auction as the caller may see it (API.md, Auctions)."""
+    org_id = user.organization_id
+    platform = is_platform(user)
+    seller = auction.seller_id == org_id
+    registration = None
+    if not (platform or seller):
+        registration = selectors.registration_of(auction=auction, organization_id=org_id)
+    insider = platform or seller or registration is not None
+    english = auction.format == AuctionFormat.ENGLISH
+    leading = auction.leading_bid
+    minimum_next = None
+    if english and auction.status in (AuctionStatus.SCHEDULED, AuctionStatus.OPEN):
+        minimum_next = (
+            auction.starting_price
+            if leading is None
+            else auction.current_price + auction.min_increment
+        )
+    reserve_met = None
+    if english:
+        reserve_met = leading is not None and (
+            auction.reserve_price is None or auction.current_price >= auction.reserve_price
+        )
+    winner = None
+    if (
+        auction.status == AuctionStatus.CLOSED
+        and auction.winner_id is not None
+        and (platform or seller or auction.winner_id == org_id)
+    ):
+        winner = {
+            "id": auction.winner_id,
+            "name": auction.winner.name,
+            "price": str(auction.winning_bid.amount),
+        }
+    data = {
+        "id": auction.pk,
+        "package": auction.package_id,
+        "seller": auction.seller_id,
+        "format": auction.format,
+        "status": auction.status,
+        "outcome": auction.outcome or None,
+        "starts_at": auction.starts_at,
+        "ends_at": auction.ends_at,
+        "original_ends_at": auction.original_ends_at,
+        "starting_price": auction.starting_price if insider else None,
+        "min_increment": auction.min_increment if insider else None,
+        "deposit_amount": auction.deposit_amount,
+        "soft_close_seconds": auction.soft_close_seconds,
+        "extension_seconds": auction.extension_seconds,
+        "payment_window_hours": auction.payment_window_hours,
+        "bid_count": auction.bid_count,
+        "current_price": auction.current_price if (english and insider) else None,
+        "minimum_next_bid": minimum_next if insider else None,
+        "reserve_met": reserve_met if insider else None,
+        "is_leading": bool(
+            leading is not None
+            and leading.buyer_id == org_id
+            and not seller
+            and (english or auction.status == AuctionStatus.CLOSED)
+        ),
+        "registration": (
+            {
+                "id": registration.pk,
+                "status": registration.status,
+                "deposit_status": registration.deposit_status,
+            }
+            if registration is not None
+            else None
+        ),
+        "winner": winner,
+        "closed_at": auction.closed_at,
+        "created_at": auction.created_at,
+    }
+    data["reserve_price"] = auction.reserve_price
+    out = AuctionSerializer(data).data
+    if not (platform or seller):
+        out.pop("reserve_price")  # never shown to buyers
+    return out
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List auctions of packages the caller may see",
+        responses={200: AuctionSerializer(many=True), **problems(400, 401)},
+    ),
+    retrieve=extend_schema(
+        summary="Auction detail, as the caller may see it",
+        responses={200: AuctionSerializer, **problems(401, 404)},
+    ),
+)
+class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = AuctionSerializer
+    filterset_class = AuctionFilter
+    ordering_fields = ["ends_at", "starts_at", "created_at", "id"]
+    ordering = ["ends_at", "id"]
+
+    def get_queryset(self):
+        return selectors.auction_visible_to(user=self.request.user)
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsDisposalOfficer()]
+        return super().get_permissions()
+
+    def _auction(self) -> Auction:
+        try:
+            return self.get_queryset().get(pk=int(self.kwargs["pk"]))
+        except (Auction.DoesNotExist, ValueError, TypeError) as exc:
+            raise NotFound("No such auction.") from exc
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response([auction_representation(a, request.user) for a in page])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(auction_representation(self._auction(), request.user))
+
+    @extend_schema(
+        summary="Put an approved package up for auction (its seller)",
+        request=AuctionCreateSerializer,
+        responses={201: AuctionSerializer, **problems(400, 401, 403, 404, 409)},
+    )
+    def create(self, request, *args, **kwargs):
+        data = AuctionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        package_id = values.pop("package")
+        if not package_visible_to(user=request.user).filter(pk=package_id).exists():
+            raise NotFound("No such package.")
+        auction = services.auction_create(actor=request.user, package_id=package_id, **values)
+        auction = self.get_queryset().get(pk=auction.pk)
+        return Response(
+            auction_representation(auction, request.user), status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        summary="Cancel before close (seller or compliance); deposits released",
+        request=None,
+        responses={200: AuctionSerializer, **problems(401, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        auction = self._auction()
+        services.auction_cancel(actor=request.user, auction_id=auction.pk)
+        return Response(auction_representation(self._auction(), request.user))
+
+    @extend_schema(
+        methods=["GET"],
+        summary="Registrations: all (seller, platform), own (buyer)",
+        responses={200: RegistrationSerializer(many=True), **problems(401, 404)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Register (bidder): accept the NDA",
+        request=RegistrationCreateSerializer,
+        responses={
+            201: RegistrationSerializer,
+            **problems(
+                400,
+                401,
+                403,
+                404,
+                409,
+                codes={403: ["buyer_not_eligible"], 409: ["auction_not_open", "invalid_state"]},
+            ),
+        },
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    def registrations(self, request, pk=None):
+        auction = self._auction()
+        if request.method == "GET":
+            registrations = selectors.registrations_visible_to(user=request.user, auction=auction)
+            page = self.paginate_queryset(registrations)
+            return self.get_paginated_response(RegistrationSerializer(page, many=True).data)
+        if not IsBidder().has_permission(request, self):
+            raise PermissionDenied("Only bidders register for auctions.")
+        data = RegistrationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        registration = services.registration_create(
+            actor=request.user,
+            auction_id=auction.pk,
+            accept_nda=data.validated_data["accept_nda"],
+        )
+        registration = Registration.objects.select_related("buyer").get(pk=registration.pk)
+        return Response(RegistrationSerializer(registration).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="Bids, as the caller may see them",
+        responses={200: BidListItemSerializer(many=True), **problems(401, 403, 404)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Place a bid (bidder with an approved registration)",
+        request=BidCreateSerializer,
+        responses={201: BidSerializer, **BID_ERRORS},
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=None)
+    def bids(self, request, pk=None):
+        auction = self._auction()
+        if request.method == "POST":
+            if not IsBidder().has_permission(request, self):
+                raise PermissionDenied("Only bidders place bids.")
+            data = BidCreateSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            bid = services.bid_place(
+                actor=request.user, auction_id=auction.pk, amount=data.validated_data["amount"]
+            )
+            return Response(BidSerializer(bid).data, status=status.HTTP_201_CREATED)
+        rows = self._visible_bids(request.user, auction)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(page)
+
+    def _visible_bids(self, user, auction: Auction) -> list[dict]:
+        org_id = user.organization_id
+        platform = is_platform(user)
+        seller = auction.seller_id == org_id
+        closed = auction.status in (AuctionStatus.CLOSED, AuctionStatus.CANCELLED)
+        bids = list(selectors.bids_of(auction=auction))
+        if not (platform or seller) and (
+            selectors.registration_of(auction=auction, organization_id=org_id) is None
+        ):
+            raise services.NotRegistered("Register for the auction to see its bids.")
+        if auction.format == AuctionFormat.SEALED and not closed:
+            if seller:
+                bids = []
+            elif not platform:
+                bids = [b for b in bids if b.buyer_id == org_id]
+        aliases: dict[int, str] = {}
+        for bid in bids:  # "Bidder N" in order of first bid
+            aliases.setdefault(bid.buyer_id, f"Bidder {len(aliases) + 1}")
+        out = []
+        for bid in bids:
+            name = bid.buyer.name if (platform or seller) else aliases[bid.buyer_id]
+            out.append(
+                {
+                    "id": bid.pk,
+                    "amount": str(bid.amount),
+                    "placed_at": bid.placed_at,
+                    "sequence": bid.sequence,
+                    "bidder": name,
+                    "mine": bid.buyer_id == org_id,
+                }
+            )
+        return BidListItemSerializer(out, many=True).data
+
+
+class ConfirmDepositView(APIView):
+    permission_classes = [IsPlatform]
+
+    @extend_schema(
+        summary="Confirm a buyer's deposit (platform): pending_deposit -> approved",
+        request=None,
+        responses={200: RegistrationSerializer, **problems(401, 403, 404, 409)},
+    )
+    def post(self, request, pk: int):
+        if not Registration.objects.filter(pk=pk).exists():
+            raise NotFound("No such registration.")
+        registration = services.registration_confirm_deposit(actor=request.user, registration_id=pk)
+        registration = Registration.objects.select_related("buyer").get(pk=registration.pk)
+        return Response(RegistrationSerializer(registration).data)

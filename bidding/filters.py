@@ -1,0 +1,16 @@
+import django_filters
+
+from bidding.models import Auction, AuctionFormat, AuctionStatus
+
+
+class AuctionFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=AuctionStatus.choices)
+    format = django_filters.ChoiceFilter(choices=AuctionFormat.choices)
+    package = django_filters.NumberFilter(field_name="package_id")
+    seller = django_filters.NumberFilter(field_name="seller_id")
+    ends_after = django_filters.IsoDateTimeFilter(field_name="ends_at", lookup_expr="gte")
+    ends_before = django_filters.IsoDateTimeFilter(field_name="ends_at", lookup_expr="lt")
+
+    class Meta:
+        model = Auction
+        fields = []
