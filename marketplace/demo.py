@@ -288,6 +288,122 @@ def listing(seller: Client, compliance: Client, buyer: Client, rows: int) -> dic
     return package
 
 
+def auction(seller: Client, compliance: Client, buyers: list[Client], package: dict) -> None:
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    step(11, "The seller opens an English auction with a hidden reserve and a soft close")
+    _, auc = seller.request(
+        "POST",
+        "/api/v1/auctions/",
+        {
+            "package": package["id"],
+            "format": "english",
+            "starts_at": now.isoformat(),
+            "ends_at": (now + dt.timedelta(seconds=16)).isoformat(),
+            "starting_price": "100000000.00",
+            "min_increment": "1000000.00",
+            "reserve_price": "110000000.00",
+            "deposit_amount": "5000000.00",
+            "soft_close_seconds": 8,
+            "extension_seconds": 10,
+            "payment_window_hours": 72,
+        },
+    )
+    show(
+        f"auction #{auc['id']} {auc['status']}: starting {auc['starting_price']}, increment "
+        f"{auc['min_increment']}, deposit {auc['deposit_amount']}, ends {auc['ends_at']}"
+    )
+    show("soft close: a bid in the last 8 s moves the end to 10 s after the bid")
+
+    step(12, "Two approved buyers register (NDA) and the platform confirms their deposits")
+    for buyer in buyers:
+        _, reg = buyer.request(
+            "POST", f"/api/v1/auctions/{auc['id']}/registrations/", {"accept_nda": True}
+        )
+        show(
+            f"{buyer.username}: registration #{reg['id']} {reg['status']} "
+            f"(deposit {reg['deposit_amount']})"
+        )
+        status, problem = buyer.request(
+            "POST", f"/api/v1/auctions/{auc['id']}/bids/", {"amount": "100000000.00"}, expect=403
+        )
+        show(f"{buyer.username} bids before the deposit is confirmed -> {status} {problem['code']}")
+        _, reg = compliance.request("POST", f"/api/v1/registrations/{reg['id']}/confirm-deposit/")
+        show(f"compliance confirms the deposit -> {reg['status']} ({reg['deposit_status']})")
+        _, loans = buyer.request("GET", f"/api/v1/packages/{package['id']}/loans/?page_size=1")
+        show(f"the data room is open to {buyer.username}: {loans['count']:,} loans")
+
+    step(13, "Bidding")
+    first, second = buyers
+    path = f"/api/v1/auctions/{auc['id']}/bids/"
+    _, bid = first.request("POST", path, {"amount": "100000000.00"})
+    show(f"{first.username} bids {bid['amount']} (#{bid['sequence']})")
+    status, problem = second.request("POST", path, {"amount": "100500000.00"}, expect=409)
+    show(
+        f"{second.username} bids 100500000.00 -> {status} {problem['code']}, minimum "
+        f"{problem['minimum_bid']}"
+    )
+    status, problem = first.request("POST", path, {"amount": "105000000.00"}, expect=409)
+    show(f"{first.username} outbids itself -> {status} {problem['code']}")
+    _, bid = second.request("POST", path, {"amount": "108000000.00"})
+    show(f"{second.username} bids {bid['amount']} (#{bid['sequence']})")
+    _, detail = first.request("GET", f"/api/v1/auctions/{auc['id']}/")
+    show(
+        f"{first.username} sees: current {detail['current_price']}, minimum next "
+        f"{detail['minimum_next_bid']}, reserve met {detail['reserve_met']}, "
+        f"leading {detail['is_leading']}"
+    )
+    ends = dt.datetime.fromisoformat(detail["ends_at"].replace("Z", "+00:00"))
+    wait = (ends - dt.datetime.now(dt.UTC)).total_seconds() - 4
+    if wait > 0:
+        show(f"waiting {wait:.0f} s for the soft-close window…")
+        time.sleep(wait)
+    _, bid = first.request("POST", path, {"amount": "112000000.00"})
+    _, detail = first.request("GET", f"/api/v1/auctions/{auc['id']}/")
+    show(
+        f"{first.username} bids {bid['amount']} inside the window: the end moves from "
+        f"{detail['original_ends_at']} to {detail['ends_at']}"
+    )
+
+    step(14, "The Celery worker closes the auction at its extended end")
+    deadline = time.monotonic() + 60
+    while True:
+        _, detail = seller.request("GET", f"/api/v1/auctions/{auc['id']}/")
+        if detail["status"] == "closed":
+            break
+        if time.monotonic() > deadline:
+            raise DemoError("the worker did not close the auction within 60 s of its end")
+        time.sleep(0.5)
+    show(
+        f"closed at {detail['closed_at']} (end {detail['ends_at']}): outcome "
+        f"{detail['outcome']}, winner {detail['winner']['name']} at {detail['winner']['price']}"
+    )
+    _, bids = seller.request("GET", f"{path}?page_size=200")
+    show("bid history as the seller sees it:")
+    for row in bids["results"]:
+        show(f"  #{row['sequence']} {row['placed_at']}  {row['amount']:>15}  {row['bidder']}")
+    _, bids = second.request("GET", f"{path}?page_size=200")
+    show(
+        "…and as a buyer sees it: "
+        + ", ".join(
+            f"#{r['sequence']} {r['bidder']}{' (mine)' if r['mine'] else ''}"
+            for r in bids["results"]
+        )
+    )
+
+    step(15, "Settlement opened for the winner")
+    _, settlements = seller.request("GET", "/api/v1/settlements/")
+    settlement = next(s for s in settlements["results"] if s["auction"] == auc["id"])
+    for key in ("id", "status", "price", "deposit_applied", "balance_due", "due_at"):
+        show(f"{key:<16} {settlement[key]}")
+    show(f"buyer {settlement['buyer']['name']}, seller {settlement['seller']['name']}")
+    _, verify = compliance.request("GET", "/api/v1/audit-events/verify/")
+    show(f"audit chains: valid={verify['valid']} ({verify['events_checked']} events)")
+    if not verify["valid"]:
+        raise DemoError(f"audit chain invalid: {verify}")
+
+
 def main() -> int:
     started = time.monotonic()
     print(f"NPL Marketplace demo against {BASE_URL}", flush=True)
@@ -297,7 +413,9 @@ def main() -> int:
         foundation(admin, compliance)
         seller = Client("hanil_officer").login()
         buyer = Client("recovery_bidder").login()
-        listing(seller, compliance, buyer, int(os.environ.get("DEMO_TAPE_ROWS", "20000")))
+        package = listing(seller, compliance, buyer, int(os.environ.get("DEMO_TAPE_ROWS", "20000")))
+        other = Client("seoulcredit_bidder").login()
+        auction(seller, compliance, [buyer, other], package)
     except (DemoError, OSError, KeyError) as exc:
         print(f"\nDEMO FAILED: {exc}", file=sys.stderr, flush=True)
         return 1

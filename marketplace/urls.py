@@ -16,6 +16,7 @@ from listings.api import PackageViewSet
 from marketplace.accounts.api import LogoutView, MeView, OrganizationViewSet, TokenView
 from marketplace.audit.api import AuditEventViewSet
 from marketplace.common.health import HealthzView, ReadyzView
+from settlement.api import SettlementViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -23,6 +24,7 @@ router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("packages", PackageViewSet, basename="package")
 router.register("auctions", AuctionViewSet, basename="auction")
+router.register("settlements", SettlementViewSet, basename="settlement")
 
 api_v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),

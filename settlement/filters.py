@@ -1,0 +1,14 @@
+import django_filters
+
+from settlement.models import Settlement, SettlementStatus
+
+
+class SettlementFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=SettlementStatus.choices)
+    seller = django_filters.NumberFilter(field_name="seller_id")
+    buyer = django_filters.NumberFilter(field_name="buyer_id")
+    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+
+    class Meta:
+        model = Settlement
+        fields = []
