@@ -48,5 +48,12 @@ services-up: install
 services-down: install
 	$(PY) -m marketplace.embedded down
 
+# Benchmarks print figures (see docs/BENCHMARKS.md); they are not part of `make test`.
+bench-import: install
+	$(EMBED) $(PY) bench/import_tape.py --rows $${ROWS:-1000000}
+
+bench-bids: install
+	$(EMBED) $(PY) bench/bids.py
+
 clean: services-down
 	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,582 @@
+"""Loan tape import benchmark: the real import against a COPY floor and a typical Django import.
+
+    .venv/bin/python bench/import_tape.py [--rows 1000000] [--seed 7] [--keep]
+
+One run, against the database and broker of the settings (embedded ones if DATABASE_URL /
+REDIS_URL are unset):
+
+1. writes a synthetic tape (``listings.tape_generator.write_tape``) to a temporary folder;
+2. creates (or reuses) a bank, a disposal officer and a draft package, and uploads the tape with
+   ``listings.services.loan_tape_upload``; then measures
+   (a) the real import: the Celery task body ``listings.tasks.loan_tape_import.run(id)`` in a
+       child process (wall clock, peak RSS of that process, the phase timings it logs);
+   (b) the floor: ``COPY`` of the same file, streamed in 1 MiB chunks through psycopg's
+       ``cursor.copy()``, into a bare logged table of the same column types;
+   (c) a typical Django import: ``csv`` module, ``Loan`` objects, ``bulk_create(batch_size=5000)``
+       into ``listings_loan`` for a second draft package (rows deleted afterwards);
+3. starts gunicorn (2 workers), logs in as the seller and times 20 GETs each of the package
+   summary and its stratification;
+4. cleans up: temporary files, gunicorn, the bare table, the loans of (c), and (unless --keep)
+   the loans of (a) and the stored upload. Package rows stay.
+
+Targets: (a) within 2.0x of (b); (a) at least 5x faster than (c); peak RSS of (a) under 500 MB;
+p95 of each GET under 200 ms. PASS/FAIL is computed from the measurements of this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+if str(BASE_DIR) not in sys.path:
+    sys.path.insert(0, str(BASE_DIR))
+
+CURRENCY = "EUR"
+CUT_OFF = dt.date(2026, 9, 30)
+CHUNK = 1 << 20
+BATCH = 5000
+REQUESTS = 20
+ORG_NAME = "Bench Bank (loan tape import bench)"
+USERNAME = "bench-import-seller"
+PASSWORD = "Bench-import-pw-2026!"  # noqa: S105  (a throwaway bench account)
+
+TARGET_A_OVER_B = 2.0
+TARGET_C_OVER_A = 5.0
+TARGET_RSS_MB = 500
+TARGET_P95_MS = 200
+
+# The task body, as a Celery worker runs it, in a fresh process of its own.
+CHILD = """
+import json, sys, time
+import django
+django.setup()
+from listings.tasks import loan_tape_import
+started = time.perf_counter()
+status = loan_tape_import.run(int(sys.argv[1]))
+print(json.dumps({"status": status, "seconds": time.perf_counter() - started}))
+"""
+
+# Column types of the loan tape (as listings_loan stores them), for the floor's bare table.
+FLOOR_TYPES = {
+    "loan_id": "text",
+    "borrower_id": "text",
+    "product_type": "text",
+    "currency": "text",
+    "origination_date": "date",
+    "default_date": "date",
+    "outstanding_principal": "numeric(18,2)",
+    "accrued_interest": "numeric(18,2)",
+    "fees_and_penalties": "numeric(18,2)",
+    "days_past_due": "integer",
+    "last_payment_date": "date",
+    "last_payment_amount": "numeric(18,2)",
+    "interest_rate": "numeric(9,4)",
+    "borrower_age": "integer",
+    "region": "text",
+    "legal_status": "text",
+    "classification": "text",
+    "written_off": "boolean",
+}
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds:>9,.0f} rows/s"
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """Nearest-rank percentile (p95 of 20 samples is the 19th smallest)."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment, pinned to the very servers it uses."""
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "marketplace.settings"
+    env["DATABASE_URL"] = settings.DATABASE_URL
+    env["REDIS_URL"] = settings.REDIS_URL
+    env["MARKETPLACE_QUIET"] = "1"
+    env.setdefault("LOG_LEVEL", "INFO")
+    return env
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def seller():
+    """The bench's bank and disposal officer, created through the services on first use."""
+    from marketplace.accounts.models import Organization, User
+    from marketplace.accounts.services import member_create, organization_create
+
+    org = Organization.objects.filter(name=ORG_NAME).first()
+    if org is None:
+        org = organization_create(actor=None, name=ORG_NAME, kind="bank")
+    user = User.objects.filter(username=USERNAME).first()
+    if user is not None and user.organization_id == org.pk and user.check_password(PASSWORD):
+        return user
+    username = USERNAME if user is None else f"{USERNAME}-{int(time.time())}"
+    return member_create(
+        actor=None,
+        organization_id=org.pk,
+        username=username,
+        password=PASSWORD,
+        role="disposal_officer",
+    )
+
+
+def new_package(user, title: str):
+    from listings.services import package_create
+
+    return package_create(actor=user, title=title, currency=CURRENCY, cut_off_date=CUT_OFF)
+
+
+def withdraw_enqueued_message(import_id: int) -> bool:
+    """Remove the one broker message loan_tape_upload enqueued on commit for this import (the
+    bench runs the task body itself), so no worker started later picks up a stale message."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for raw in client.lrange("celery", 0, -1):
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            headers = json.loads(raw).get("headers", {})
+            if headers.get("task") == "listings.loan_tape_import" and headers.get("argsrepr") in (
+                f"({import_id},)",
+                f"[{import_id}]",
+            ):
+                return client.lrem("celery", 1, raw) == 1
+    return False
+
+
+# --------------------------------------------------------------------------- (a) the import
+
+
+def run_import(import_id: int, work: Path, log_dir: Path) -> dict:
+    out_path, err_path = work / "child.out", work / "child.err"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(import_id)],
+            cwd=BASE_DIR,
+            env=child_env(),
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+        )
+        _, wait_status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(wait_status)
+    stderr = err_path.read_text(errors="replace")
+    (log_dir / "bench-import-child.log").write_text(stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"import child exited with {proc.returncode}:\n{stderr[-3000:]}")
+    result = json.loads(out_path.read_text().strip().splitlines()[-1])
+    phases = re.search(r"tape import \d+ phases \(s\): (\{.*\})", stderr)
+    return {
+        "status": result["status"],
+        "task_seconds": result["seconds"],
+        "process_seconds": wall,
+        "peak_rss_mb": usage.ru_maxrss * 1024 / 1e6,  # ru_maxrss is in KiB on Linux
+        "phases": phases.group(1) if phases else None,
+    }
+
+
+# --------------------------------------------------------------------------- (b) the floor
+
+
+def copy_floor(path: Path, rows: int) -> float:
+    from django.db import connection
+
+    from listings.tape_generator import HEADER
+
+    table = f"bench_tape_floor_{os.getpid()}"
+    columns = ", ".join(f"{name} {FLOOR_TYPES[name]}" for name in HEADER)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE TABLE {table} ({columns})")
+        try:
+            started = time.perf_counter()
+            with (
+                open(path, "rb") as handle,
+                cursor.copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            ):
+                while chunk := handle.read(CHUNK):
+                    copy.write(chunk)
+            seconds = time.perf_counter() - started  # autocommit: the COPY has committed
+            cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 (our own table name)
+            (loaded,) = cursor.fetchone()
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    if loaded != rows:
+        raise RuntimeError(f"floor COPY loaded {loaded} rows, expected {rows}")
+    return seconds
+
+
+# --------------------------------------------------------------------------- (c) Django
+
+
+def _date(value: str) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _decimal(value: str) -> Decimal | None:
+    return Decimal(value) if value else None
+
+
+def _int(value: str) -> int | None:
+    return int(value) if value else None
+
+
+def _bool(value: str) -> bool | None:
+    return value.lower() == "true" if value else None
+
+
+def django_import(path: Path, package, tape) -> tuple[float, int]:
+    """What a typical Django import does: csv rows -> model objects -> bulk_create."""
+    from django.db import transaction
+
+    from listings.models import Loan
+    from listings.services.tape_import import borrower_hash
+
+    count = 0
+    started = time.perf_counter()
+    with transaction.atomic(), open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        at = {name: index for index, name in enumerate(next(reader))}
+        batch: list[Loan] = []
+        for row in reader:
+            principal = Decimal(row[at["outstanding_principal"]])
+            interest = Decimal(row[at["accrued_interest"]])
+            fees = _decimal(row[at["fees_and_penalties"]]) or Decimal("0")
+            batch.append(
+                Loan(
+                    package_id=package.pk,
+                    tape_import_id=tape.pk,
+                    loan_id=row[at["loan_id"]],
+                    borrower_hash=borrower_hash(row[at["borrower_id"]]),
+                    product_type=row[at["product_type"]],
+                    currency=row[at["currency"]],
+                    origination_date=_date(row[at["origination_date"]]),
+                    default_date=_date(row[at["default_date"]]),
+                    outstanding_principal=principal,
+                    accrued_interest=interest,
+                    fees_and_penalties=fees,
+                    balance=principal + interest + fees,
+                    days_past_due=int(row[at["days_past_due"]]),
+                    last_payment_date=_date(row[at["last_payment_date"]]),
+                    last_payment_amount=_decimal(row[at["last_payment_amount"]]),
+                    interest_rate=_decimal(row[at["interest_rate"]]),
+                    borrower_age=_int(row[at["borrower_age"]]),
+                    region=row[at["region"]],
+                    legal_status=row[at["legal_status"]],
+                    classification=row[at["classification"]],
+                    written_off=_bool(row[at["written_off"]]),
+                )
+            )
+            if len(batch) == BATCH:
+                Loan.objects.bulk_create(batch, batch_size=BATCH)
+                count += len(batch)
+                batch = []
+        if batch:
+            Loan.objects.bulk_create(batch, batch_size=BATCH)
+            count += len(batch)
+    return time.perf_counter() - started, count
+
+
+def delete_loans(tape_import_id: int) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM listings_loan WHERE tape_import_id = %s", [tape_import_id])
+        return cursor.rowcount
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def http(url: str, *, data: dict | None = None, token: str | None = None) -> tuple[int, bytes]:
+    headers = {"Accept": "application/json"}
+    body = None
+    if data is not None:
+        body = json.dumps(data).encode()
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    request = urllib.request.Request(url, data=body, headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, response.read()
+
+
+def start_gunicorn(port: int, log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "ab")  # noqa: SIM115 (closed when the process is stopped)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "marketplace.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            # gunicorn 27 otherwise listens on ~/.gunicorn/gunicorn.ctl, shared with any other
+            # gunicorn on the machine (and removed by whichever stops first).
+            "--no-control-socket",
+        ],
+        cwd=BASE_DIR,
+        env=child_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop_gunicorn(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def wait_healthy(base: str, proc: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}; see {log_path}")
+        with contextlib.suppress(OSError):
+            if http(f"{base}/healthz")[0] == 200:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"gunicorn not healthy after {timeout:.0f}s; see {log_path}")
+
+
+def api_latency(package_id: int, username: str, log_dir: Path) -> dict[str, list[float]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = log_dir / "bench-import-gunicorn.log"
+    proc = start_gunicorn(port, log_path)
+    try:
+        wait_healthy(base, proc, log_path)
+        _, body = http(
+            f"{base}/api/v1/auth/token/", data={"username": username, "password": PASSWORD}
+        )
+        token = json.loads(body)["token"]
+        out: dict[str, list[float]] = {}
+        for path in (
+            f"/api/v1/packages/{package_id}/",
+            f"/api/v1/packages/{package_id}/stratification/",
+        ):
+            samples = []
+            for _ in range(REQUESTS):
+                started = time.perf_counter()
+                status, _ = http(base + path, token=token)
+                samples.append((time.perf_counter() - started) * 1000)
+                if status != 200:
+                    raise RuntimeError(f"GET {path} returned {status}")
+            out[path.replace(str(package_id), "{id}")] = samples
+        return out
+    finally:
+        stop_gunicorn(proc)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the imported loans of (a)")
+    args = parser.parse_args(argv)
+    rows = args.rows
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.files import File
+    from django.db import connection
+
+    from listings.models import Loan, LoanTapeImport, TapeStatus
+    from listings.services import loan_tape_upload
+    from listings.tape_generator import write_tape
+
+    log_dir = Path(settings.DATA_DIR) / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (pg_version,) = cursor.fetchone()
+    where = "external" if os.environ.get("DATABASE_URL") else "embedded"
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    say(
+        f"loan tape import bench: {rows:,} rows, seed {args.seed}; PostgreSQL {pg_version} "
+        f"({where}); {os.cpu_count()} CPUs; Python {platform.python_version()}"
+    )
+
+    work = Path(tempfile.mkdtemp(prefix="bench-import-"))
+    tape = tape_c = None
+    try:
+        tape_path = work / f"bench-tape-{rows}-seed{args.seed}.csv"
+        started = time.perf_counter()
+        write_tape(tape_path, rows, seed=args.seed, currency=CURRENCY, cut_off=CUT_OFF)
+        size_mb = tape_path.stat().st_size / 1e6
+        say(f"tape: {size_mb:,.1f} MB, generated in {time.perf_counter() - started:.1f} s")
+
+        user = seller()
+        package = new_package(user, f"Bench import {rows:,} loans, seed {args.seed} ({stamp})")
+        with open(tape_path, "rb") as handle:
+            tape = loan_tape_upload(
+                actor=user,
+                package_id=package.pk,
+                upload=File(handle, name=tape_path.name),
+                file_type="csv",
+            )
+        if not withdraw_enqueued_message(tape.pk):
+            say("note: the broker message queued by loan_tape_upload was not found to remove")
+
+        # (a) the real import, as a worker runs it.
+        a = run_import(tape.pk, work, log_dir)
+        tape.refresh_from_db()
+        package.refresh_from_db()
+        loaded = Loan.objects.filter(tape_import_id=tape.pk).count()
+        if not (
+            a["status"] == TapeStatus.SUCCEEDED == tape.status
+            and tape.rows_processed == rows == loaded == package.loan_count
+            and package.current_tape_id == tape.pk
+        ):
+            raise RuntimeError(
+                f"import did not succeed as expected: status {a['status']}/{tape.status}, "
+                f"rows {tape.rows_processed}, loans {loaded}, errors {tape.errors[:3]}"
+            )
+        if a["phases"] is None:
+            raise RuntimeError("the child logged no phase timings: did it run the import?")
+        a_s = a["task_seconds"]
+        say(
+            f"(a) import, Celery task body in a child: {a_s:7.2f} s {rate(rows, a_s)}"
+            f"  (package {package.pk}, import {tape.pk})"
+        )
+        say(
+            f"    child process {a['process_seconds']:.2f} s including start-up; "
+            f"peak RSS {a['peak_rss_mb']:.0f} MB"
+        )
+        say(f"    phases (s): {a['phases']}")
+
+        # (b) the floor.
+        b_s = copy_floor(tape_path, rows)
+        say(f"(b) floor, COPY into a bare logged table: {b_s:7.2f} s {rate(rows, b_s)}")
+
+        # (c) a typical Django import, into a second draft package.
+        package_c = new_package(user, f"Bench import, Django baseline, seed {args.seed} ({stamp})")
+        tape_c = LoanTapeImport.objects.create(
+            package=package_c,
+            uploaded_by=user,
+            # Never a real import: failed from the start, so no sweeper or submit touches it.
+            status=TapeStatus.FAILED,
+            file_name=tape_path.name,
+            file_type="csv",
+            file_size=tape_path.stat().st_size,
+            stored_path="",
+            errors=[
+                {
+                    "line": 0,
+                    "column": None,
+                    "code": "bench_only",
+                    "message": "bench/import_tape.py baseline: loans bulk-created, then deleted",
+                }
+            ],
+            error_count=1,
+        )
+        c_s, c_rows = django_import(tape_path, package_c, tape_c)
+        if c_rows != rows:
+            raise RuntimeError(f"Django import loaded {c_rows} rows, expected {rows}")
+        say(
+            f"(c) Django csv + bulk_create({BATCH}):     {c_s:7.2f} s {rate(rows, c_s)}"
+            f"  (package {package_c.pk})"
+        )
+
+        a_over_b, c_over_a = a_s / b_s, c_s / a_s
+        with_start = a["process_seconds"]
+        say("targets:")
+        say(
+            f"  (a) within {TARGET_A_OVER_B}x of (b):  a/b = {a_over_b:5.2f}x  "
+            f"{verdict(a_over_b <= TARGET_A_OVER_B)}  [child start-up included: "
+            f"{with_start / b_s:.2f}x]"
+        )
+        say(
+            f"  (a) >= {TARGET_C_OVER_A}x faster than (c): c/a = {c_over_a:5.2f}x  "
+            f"{verdict(c_over_a >= TARGET_C_OVER_A)}  [child start-up included: "
+            f"{c_s / with_start:.2f}x]"
+        )
+        say(
+            f"  peak RSS of (a) < {TARGET_RSS_MB} MB: {a['peak_rss_mb']:.0f} MB  "
+            f"{verdict(a['peak_rss_mb'] < TARGET_RSS_MB)}"
+        )
+
+        # 3. the summary and stratification over HTTP.
+        latency = api_latency(package.pk, user.username, log_dir)
+        say(f"API via gunicorn (2 workers), {REQUESTS} sequential GETs each:")
+        for path, samples in latency.items():
+            p95 = percentile(samples, 95)
+            say(
+                f"  {path:<41} p50 {percentile(samples, 50):6.1f}  p95 {p95:6.1f}  "
+                f"max {max(samples):6.1f} ms  (p95 < {TARGET_P95_MS} ms) "
+                f"{verdict(p95 < TARGET_P95_MS)}"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if tape_c is not None:
+            delete_loans(tape_c.pk)
+        if tape is not None:
+            if args.keep:
+                say(f"kept: package {tape.package_id} and its loans (import {tape.pk})")
+            else:
+                deleted = delete_loans(tape.pk)
+                Path(tape.stored_path).unlink(missing_ok=True)
+                say(f"cleaned up: {deleted:,} loans of package {tape.package_id} deleted")
+        say(f"logs: {log_dir}/bench-import-child.log, {log_dir}/bench-import-gunicorn.log")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
