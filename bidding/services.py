@@ -107,6 +107,8 @@ def _money(value, field: str, *, allow_zero: bool = False) -> Decimal:
         amount = to_money(value)
     except ValueError as exc:
         raise InvalidValue(f"{field}: {exc}", errors={field: [str(exc)]}) from exc
+    except ArithmeticError as exc:  # decimal.InvalidOperation: more digits than Decimal holds
+        raise InvalidValue(f"{field}: too large.", errors={field: ["Too large."]}) from exc
     if amount < 0 or (amount == 0 and not allow_zero):
         message = "Must be greater than zero." if not allow_zero else "Must be zero or more."
         raise InvalidValue(f"{field}: {message}", errors={field: [message]})
@@ -337,8 +339,16 @@ def auction_cancel(*, actor, auction_id: int, reason: str = "") -> Auction:
         is_seller = auction.seller_id == actor.organization_id
         if not (is_seller or getattr(actor, "role", "") == "compliance_officer"):
             raise Forbidden("Only the seller or compliance cancel an auction.")
+        now = timezone.now()
+        if auction.status in ACTIVE_STATUSES and now >= auction.ends_at:
+            # Its end has come: it is closed (and possibly awarded) exactly once, not cancelled
+            # in the moment before the close task runs (DESIGN.md, Invariant 3).
+            raise InvalidState(
+                "The auction has reached its end and is being closed.",
+                extra={"current_status": auction.status},
+            )
         previous = _transition(auction, "cancel")
-        auction.cancelled_at = timezone.now()
+        auction.cancelled_at = now
         auction.save(update_fields=["status", "cancelled_at"])
         for registration in (
             Registration.objects.select_for_update()
@@ -504,6 +514,8 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
         value = to_money(amount)
     except (ValueError, TypeError) as exc:
         raise InvalidValue(f"amount: {exc}", errors={"amount": [str(exc)]}) from exc
+    except ArithmeticError as exc:  # decimal.InvalidOperation: more digits than Decimal holds
+        raise InvalidValue("amount: too large.", errors={"amount": ["Too large."]}) from exc
     if value <= 0 or value >= Decimal("1e16"):
         raise InvalidValue("amount must be positive.", errors={"amount": ["Must be positive."]})
     if org.eligibility != "approved":
@@ -519,7 +531,10 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
             raise DepositNotConfirmed()
         _open_if_due(auction, now)
         if auction.status != AuctionStatus.OPEN or not (auction.starts_at <= now < auction.ends_at):
-            raise AuctionNotOpen(extra={"status": auction.status, "ends_at": auction.ends_at})
+            # Not "status": that key of a problem body is the HTTP status (RFC 9457).
+            raise AuctionNotOpen(
+                extra={"current_status": auction.status, "ends_at": auction.ends_at.isoformat()}
+            )
 
         if auction.format == AuctionFormat.ENGLISH:
             leading = auction.leading_bid

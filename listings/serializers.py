@@ -71,11 +71,11 @@ class PackageUpdateSerializer(serializers.Serializer):
     cut_off_date = serializers.DateField(input_formats=["%Y-%m-%d"], required=False)
 
 
-class ReasonSerializer(serializers.Serializer):
+class PackageRejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=4000)
 
 
-class NoteSerializer(serializers.Serializer):
+class PackageApproveSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
 
 

@@ -11,8 +11,9 @@ from tests.factories import PASSWORD, OrganizationFactory, UserFactory
 _original_sql_flush = DatabaseOperations.sql_flush
 
 
-def _sql_flush_past_audit_triggers(self, style, tables, *, reset_sequences=False,
-                                   allow_cascade=False):
+def _sql_flush_past_audit_triggers(
+    self, style, tables, *, reset_sequences=False, allow_cascade=False
+):
     """Transactional tests empty every table with TRUNCATE between tests; the audit table's
     triggers refuse that (as they must). Within the flush transaction only, run as a replica so
     the triggers do not fire; this needs superuser rights, which the test database has."""
@@ -115,3 +116,7 @@ def role_clients(admin_client, compliance_client, seller_client, bidder_client):
     }
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Logins in tests hash with MD5: the default PBKDF2 costs ~0.5 s per login on 2 cores."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

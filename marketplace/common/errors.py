@@ -104,7 +104,7 @@ def problem_body(
     code: str,
     detail: str,
     errors: Mapping[str, list[str]] | None = None,
-    **extra: Any,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     try:
         title = HTTPStatus(status).phrase
@@ -119,7 +119,8 @@ def problem_body(
     }
     if errors:
         body["errors"] = {key: [str(m) for m in messages] for key, messages in errors.items()}
-    body.update(extra)
+    for key, value in (extra or {}).items():
+        body.setdefault(key, value)  # extras never overwrite the standard members
     return body
 
 
@@ -129,11 +130,11 @@ def problem_response(
     detail: str | None = None,
     errors: Mapping[str, list[str]] | None = None,
     headers: Mapping[str, str] | None = None,
-    **extra: Any,
+    extra: Mapping[str, Any] | None = None,
 ) -> HttpResponse:
     """A problem+json response; rendered here so no content negotiation can change its type."""
     detail = detail or ERROR_CODES.get(code, (status, "Error"))[1]
-    body = problem_body(status, code, detail, errors, **extra)
+    body = problem_body(status, code, detail, errors, extra)
     response = HttpResponse(
         json.dumps(body, default=str).encode(), status=status, content_type=PROBLEM_CONTENT_TYPE
     )
@@ -183,7 +184,7 @@ _DRF_CODES: list[tuple[type[Exception], str]] = [
 def exception_handler(exc: Exception, context: Mapping[str, Any]) -> HttpResponse | None:
     """DRF ``EXCEPTION_HANDLER``: every handled error becomes problem+json."""
     if isinstance(exc, DomainError):
-        return problem_response(exc.status_code, exc.code, exc.detail, exc.errors, **exc.extra)
+        return problem_response(exc.status_code, exc.code, exc.detail, exc.errors, extra=exc.extra)
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -82,10 +82,10 @@ ERROR_CODE_EXAMPLE = OpenApiExample(
 
 def add_idempotency_header(result, generator, request, public):  # noqa: ARG001
     """drf-spectacular postprocessing hook: document Idempotency-Key on every POST."""
-    for path_item in result.get("paths", {}).values():
+    for path, path_item in result.get("paths", {}).items():
         operation = path_item.get("post")
-        if operation is None:
-            continue
+        if operation is None or path.endswith("/auth/token/"):
+            continue  # keys are scoped to an organisation: anonymous login is not covered
         params = operation.setdefault("parameters", [])
         if not any(p.get("name") == "Idempotency-Key" for p in params):
             params.append(
