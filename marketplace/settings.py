@@ -164,7 +164,7 @@ LOAN_TAPE_MAX_BYTES = int(os.environ.get("LOAN_TAPE_MAX_BYTES", str(512 * 1024 *
 
 # --------------------------------------------------------------------------- API
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["marketplace.accounts.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
@@ -214,19 +214,16 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "tokenAuth": {
-                "type": "apiKey",
-                "in": "header",
-                "name": "Authorization",
-                "description": "`Token <key>` from POST /api/v1/auth/token/",
-            }
-        }
+    "ENUM_NAME_OVERRIDES": {
+        "PackageStatusEnum": "listings.models.PackageStatus",
+        "TapeStatusEnum": "listings.models.TapeStatus",
+        "AuctionStatusEnum": "bidding.models.AuctionStatus",
+        "RegistrationStatusEnum": "bidding.models.RegistrationStatus",
+        "DepositStatusEnum": "bidding.models.DepositStatus",
+        "SettlementStatusEnum": "settlement.models.SettlementStatus",
+        "EligibilityEnum": "marketplace.accounts.models.Eligibility",
     },
-    "SECURITY": [{"tokenAuth": []}],
-    "AUTHENTICATION_WHITELIST": ["knox.auth.TokenAuthentication"],
+    "AUTHENTICATION_WHITELIST": ["marketplace.accounts.authentication.TokenAuthentication"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "marketplace.common.schema.add_idempotency_header",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from knox.models import AuthToken
 
 from marketplace.accounts.models import (
@@ -141,6 +141,14 @@ def member_create(
         org = Organization.objects.select_for_update().get(pk=organization_id)
         errors: dict[str, list[str]] = {}
         username = (username or "").strip()
+        # Usernames are unique whatever their case, which no index enforces, and the check below
+        # runs before the insert: serialise creations of one (lower-cased) username so that two
+        # requests cannot both pass the check (nor the second die on the unique index).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                [f"username:{username.lower()}"],
+            )
         if not username:
             errors["username"] = ["This field may not be blank."]
         elif User.objects.filter(username__iexact=username).exists():
@@ -207,8 +215,6 @@ def platform_bootstrap(*, username: str, password: str) -> tuple[Organization, U
     """
     with transaction.atomic():
         # Serialise concurrent bootstraps on a fixed advisory lock.
-        from django.db import connection
-
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended('bootstrap', 0))")
         org = Organization.objects.filter(kind=OrganizationKind.PLATFORM).order_by("pk").first()

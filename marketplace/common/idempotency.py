@@ -37,7 +37,7 @@ STORED_HEADERS = ("Location",)
 
 
 def _authenticated_user(request: HttpRequest):
-    from knox.auth import TokenAuthentication
+    from marketplace.accounts.authentication import TokenAuthentication
 
     try:
         result = TokenAuthentication().authenticate(Request(request))
