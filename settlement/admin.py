@@ -1,0 +1,10 @@
+from django.contrib import admin
+
+from listings.admin import ReadOnlyAdmin
+from settlement.models import Settlement
+
+
+@admin.register(Settlement)
+class SettlementAdmin(ReadOnlyAdmin):
+    list_display = ["id", "auction", "buyer", "price", "balance_due", "due_at", "status"]
+    list_filter = ["status"]
