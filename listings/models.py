@@ -230,7 +230,12 @@ class Loan(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["package", "owner"], name="loan_package_owner_idx"),
+            # Only transferred loans have an owner; a partial index costs nothing at import.
+            models.Index(
+                fields=["package", "owner"],
+                name="loan_package_owner_idx",
+                condition=Q(owner__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,7 +3,9 @@
 Validation runs in PostgreSQL over a staging table of text columns (one scan for every rule),
 so a million-row tape is checked at database speed. Each rule is (condition, code, message):
 ``condition`` is SQL over ``{v}``, the trimmed cell (NULL when empty), and is true when the cell
-is invalid.
+is invalid. The cells are checked as written: PostgreSQL's own parsers are more lenient than the
+format (they read ``20191231``, ``Dec 31 2019``, ``1e3``, ``1_000`` or ``yes``), so a value is only
+cast once it has passed these rules.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ PII_COLUMNS = frozenset(
 def _numeric_ok(v: str, places: int, limit: str) -> str:
     """SQL: v is a plain non-negative decimal with at most ``places`` places, below ``limit``.
 
-    Built from PostgreSQL's own numeric parser (much faster than a regular expression); the
-    first character must be a digit, which rules out signs, NaN, Infinity and blanks."""
+    Built from PostgreSQL's own numeric parser (much faster than a regular expression). Only
+    digits and ``.`` may appear, the first a digit: the parser alone would also take signs,
+    exponents (``1e3``), underscores (``1_000``), ``0x1F``, NaN and Infinity."""
     return (
-        f"(left({v}, 1) BETWEEN '0' AND '9' AND pg_input_is_valid({v}, 'numeric') "
-        f"AND scale({v}::numeric) <= {places} AND {v}::numeric < {limit} "
-        f"AND strpos(lower({v}), 'e') = 0)"
+        f"(left({v}, 1) BETWEEN '0' AND '9' AND ltrim({v}, '0123456789.') = '' "
+        f"AND pg_input_is_valid({v}, 'numeric') "
+        f"AND scale({v}::numeric) <= {places} AND {v}::numeric < {limit})"
     )
 
 
@@ -100,8 +103,9 @@ class Column:
         elif self.kind == "integer":
             rules.append(
                 (
-                    "NOT COALESCE(left({v}, 1) BETWEEN '0' AND '9' AND "
-                    "pg_input_is_valid({v}, 'integer') AND {v}::integer >= 0, false)",
+                    # Digits only (the parser also takes signs, 1_000 and 0x1F).
+                    "NOT COALESCE(ltrim({v}, '0123456789') = '' AND "
+                    "pg_input_is_valid({v}, 'integer'), false)",
                     "invalid_value",
                     f"{self.name} must be an integer >= 0",
                 )
@@ -217,91 +221,3 @@ COLUMNS: tuple[Column, ...] = (
 )
 COLUMNS_BY_NAME = {c.name: c for c in COLUMNS}
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)
-
-
-# --------------------------------------------------------------------------- typed fast path
-# A tape is first loaded with COPY into a temporary table of typed columns: PostgreSQL's own
-# parsers check every number and date at COPY speed. Only if that COPY fails does the import
-# fall back to the text staging table and the rules above, which locate every error. The rules
-# below are the ones the typed load does not enforce by itself.
-
-SQL_TYPES = {
-    "text": "text",
-    "enum": "text",
-    "currency": "text",
-    "decimal": "numeric",
-    "rate": "numeric",
-    "integer": "integer",
-    "date": "date",
-    "bool": "boolean",
-}
-
-
-def typed_rules(column: Column) -> list[tuple[str, str, str]]:
-    """(condition over {v}, code, message) on the typed value; {v} is never NULL here except in
-    the required check, which comes first."""
-    rules: list[tuple[str, str, str]] = []
-    name = column.name
-    if column.required:
-        rules.append(("{v} IS NULL", "invalid_value", f"{name} is required"))
-    if column.kind == "text":
-        rules.append(
-            (
-                f"length({{v}}) > {column.max_length}",
-                "invalid_value",
-                f"{name} is longer than {column.max_length} characters",
-            )
-        )
-    elif column.kind == "enum":
-        rules.append(
-            (
-                f"NOT ({{v}} = ANY({_enum(column.choices)}))",
-                "invalid_value",
-                f"{name} must be one of: {', '.join(column.choices)}",
-            )
-        )
-    elif column.kind == "currency":
-        rules.append(
-            (
-                "{v} <> {package_currency} AND {v} !~ '^[A-Z]{3}$'",
-                "invalid_value",
-                f"{name} must be an ISO 4217 code",
-            )
-        )
-        rules.append(
-            (
-                "{v} <> {package_currency}",
-                "currency_mismatch",
-                "currency differs from the package currency",
-            )
-        )
-    elif column.kind in ("decimal", "rate"):
-        places, limit = (2, "1e16") if column.kind == "decimal" else (4, "1e5")
-        rules.append(
-            (
-                f"NOT ({{v}} >= 0 AND {{v}} < {limit} AND scale({{v}}) <= {places})",
-                "invalid_value",
-                f"{name} must be a decimal >= 0 with at most {places} places",
-            )
-        )
-    elif column.kind == "integer":
-        rules.append(("{v} < 0", "invalid_value", f"{name} must be an integer >= 0"))
-        if name == "borrower_age":
-            rules.append(
-                (
-                    "{v} NOT BETWEEN 18 AND 100",
-                    "invalid_value",
-                    "borrower_age must be between 18 and 100",
-                )
-            )
-    elif column.kind == "date":
-        rules.append(("{v} > {cut_off}", "date_after_cut_off", f"{name} is after the cut-off date"))
-        if name == "default_date":
-            rules.append(
-                (
-                    "{v} < {col:origination_date}",
-                    "invalid_value",
-                    "default_date is before origination_date",
-                )
-            )
-    return rules

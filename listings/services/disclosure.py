@@ -32,21 +32,27 @@ def _money(value) -> str | None:
 
 
 def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> None:
-    """Fill the package's summary fields and stratification from the tape's loans (no save)."""
+    """Fill the package's summary fields and stratification from the tape's loans (no save).
+
+    One scan aggregates the loans by every stratification key at once (a few thousand groups
+    at most); the tables and totals are rolled up from those groups in Decimal, so every
+    figure is an exact sum rounded once. A second aggregate over borrowers gives their count
+    and the largest borrower exposure."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            SELECT count(*), COALESCE(sum(outstanding_principal), 0),
-                   COALESCE(sum(accrued_interest), 0), COALESCE(sum(fees_and_penalties), 0),
-                   COALESCE(sum(balance), 0),
-                   round(sum(days_past_due * balance) / NULLIF(sum(balance), 0), 2),
-                   round(sum(borrower_age * balance) FILTER (WHERE borrower_age IS NOT NULL)
-                         / NULLIF(sum(balance) FILTER (WHERE borrower_age IS NOT NULL), 0), 2)
+            f"""
+            SELECT {_DPD_SQL}, {_BALANCE_SQL}, region, product_type,
+                   extract(year FROM origination_date)::int, legal_status,
+                   count(*), sum(outstanding_principal), sum(accrued_interest),
+                   sum(fees_and_penalties), sum(balance), sum(days_past_due * balance),
+                   COALESCE(sum(borrower_age * balance), 0),
+                   COALESCE(sum(balance) FILTER (WHERE borrower_age IS NOT NULL), 0)
             FROM listings_loan WHERE tape_import_id = %s
-            """,
+            GROUP BY 1, 2, 3, 4, 5, 6
+            """,  # noqa: S608  (fixed SQL fragments, no input)
             [tape.pk],
         )
-        (count, principal, interest, fees, balance, wa_dpd, wa_age) = cursor.fetchone()
+        groups = cursor.fetchall()
         cursor.execute(
             """
             SELECT count(*), max(total) FROM (
@@ -57,47 +63,53 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
             [tape.pk],
         )
         (borrowers, max_borrower) = cursor.fetchone()
-        cursor.execute(
-            f"""
-            SELECT {_DPD_SQL} AS dpd_bucket, {_BALANCE_SQL} AS balance_bucket, region,
-                   product_type, extract(year FROM origination_date)::int AS vintage,
-                   legal_status, count(*), sum(balance),
-                   round(sum(days_past_due * balance) / NULLIF(sum(balance), 0), 2)
-            FROM listings_loan WHERE tape_import_id = %s
-            GROUP BY GROUPING SETS (({_DPD_SQL}), ({_BALANCE_SQL}), (region), (product_type),
-                                    (extract(year FROM origination_date)::int), (legal_status))
-            """,  # noqa: S608  (fixed SQL fragments, no input)
-            [tape.pk],
-        )
-        groups = cursor.fetchall()
 
-    total = Decimal(balance)
-    tables: dict[str, dict[str, dict]] = {name: {} for name in DIMENSIONS}
-    for dpd, bal, region, product, vintage, legal, n, bucket_total, wa in groups:
-        if dpd is not None:
-            dimension, key = "days_past_due", dpd
-        elif bal is not None:
-            dimension, key = "balance", bal
-        elif region is not None:
-            dimension, key = "region", region
-        elif product is not None:
-            dimension, key = "product_type", product
-        elif vintage is not None:
-            dimension, key = "vintage", str(vintage)
-        else:
-            dimension, key = "legal_status", legal
-        tables[dimension][key] = _row(key, n, Decimal(bucket_total), total, wa)
+    zero = Decimal(0)
+    count = 0
+    principal = interest = fees = balance = dpd_weight = age_weight = age_balance = zero
+    # dimension -> key -> [loan_count, total_balance, sum(dpd * balance)]
+    sums: dict[str, dict[str, list]] = {name: {} for name in DIMENSIONS}
+    for dpd, bal, region, product, vintage, legal, n, p, i, f, b, dpd_b, age_b, age_bal in groups:
+        count += n
+        principal += p
+        interest += i
+        fees += f
+        balance += b
+        dpd_weight += dpd_b
+        age_weight += age_b
+        age_balance += age_bal
+        for dimension, key in (
+            ("days_past_due", dpd),
+            ("balance", bal),
+            ("region", region),
+            ("product_type", product),
+            ("vintage", str(vintage)),
+            ("legal_status", legal),
+        ):
+            acc = sums[dimension].setdefault(key, [0, zero, zero])
+            acc[0] += n
+            acc[1] += b
+            acc[2] += dpd_b
 
+    total = balance
     stratification = {}
     for dimension in DIMENSIONS:
-        rows = tables[dimension]
+        rows = sums[dimension]
         if dimension == "days_past_due":
-            ordered = [rows.get(b) or _row(b, 0, Decimal(0), total, None) for b in DPD_BUCKETS]
+            keys = DPD_BUCKETS
         elif dimension == "balance":
-            ordered = [rows.get(b) or _row(b, 0, Decimal(0), total, None) for b in BALANCE_BUCKETS]
+            keys = BALANCE_BUCKETS
         else:
-            ordered = [rows[key] for key in sorted(rows)]
-        stratification[dimension] = ordered
+            keys = sorted(rows)
+        table = []
+        for key in keys:
+            n, bucket_balance, bucket_dpd_weight = rows.get(key) or (0, zero, zero)
+            table.append(
+                _row(key, n, bucket_balance, total, _weighted(bucket_dpd_weight, bucket_balance))
+            )
+        stratification[dimension] = table
+    wa_dpd = _weighted(dpd_weight, balance)
+    wa_age = _weighted(age_weight, age_balance)
 
     package.loan_count = count
     package.borrower_count = borrowers
@@ -114,6 +126,14 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
     package.litigation_mix = {r["bucket"]: r["loan_count"] for r in stratification["legal_status"]}
     package.product_mix = {r["bucket"]: r["loan_count"] for r in stratification["product_type"]}
     package.stratification = stratification
+
+
+def _weighted(weighted_sum: Decimal, weights: Decimal) -> Decimal | None:
+    if not weights:
+        return None
+    return (Decimal(weighted_sum) / Decimal(weights)).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
 
 
 def _row(bucket: str, count: int, bucket_total: Decimal, total: Decimal, wa) -> dict:

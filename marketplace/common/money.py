@@ -1,5 +1,6 @@
 """Money is Decimal end to end: numeric in PostgreSQL, strings with 2 places in JSON."""
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import models
@@ -15,16 +16,28 @@ def money_field(**kwargs) -> models.DecimalField:
     )
 
 
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
 def to_money(value) -> Decimal:
-    """Parse an exact decimal amount with at most 2 places; raise ValueError otherwise."""
+    """Parse an exact decimal amount with at most 2 places; raise ValueError otherwise.
+
+    Only plain decimal notation: no exponents, underscores, thousands separators or NaN."""
     if isinstance(value, float):
         raise ValueError("money must not be a float")
+    text = str(value).strip()
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise ValueError(f"not a plain decimal amount: {value!r}")
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text)
     except (InvalidOperation, ValueError) as exc:
         raise ValueError(f"not a decimal amount: {value!r}") from exc
     if not amount.is_finite():
         raise ValueError("amount must be finite")
-    if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
+    try:
+        quantized = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:  # more digits than the context holds
+        raise ValueError("amount is too large") from exc
+    if amount != quantized:
         raise ValueError("amount has more than 2 decimal places")
-    return amount.quantize(CENT)
+    return quantized

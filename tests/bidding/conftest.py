@@ -1,0 +1,242 @@
+"""Fixtures and helpers of the bidding tests.
+
+Auctions, registrations and bids are set up through bidding's services (the code under test),
+packages and organisations through the ORM. Time is moved by rewriting ``starts_at`` /
+``ends_at`` in the database, never by mocking the clock: the services read the server clock
+after taking the auction's row lock, exactly as in production.
+
+In ordinary ``django_db`` tests the test transaction never commits, so the open/close messages
+that services enqueue with ``transaction.on_commit`` are never sent to the broker.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from bidding import services
+from bidding.models import Auction, Bid, Registration
+from listings.models import Package
+from marketplace.audit.models import AuditEvent
+from tests.conftest import client_for
+from tests.factories import OrganizationFactory, UserFactory
+
+START = Decimal("1000000.00")
+INCREMENT = Decimal("10000.00")
+RESERVE = Decimal("1100000.00")
+DEPOSIT = Decimal("50000.00")
+PROBLEM = "application/problem+json"
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def make_package(seller_user, *, status: str = "approved", title: str = "Consumer NPLs") -> Package:
+    return Package.objects.create(
+        seller=seller_user.organization,
+        created_by=seller_user,
+        title=title,
+        currency="EUR",
+        cut_off_date=dt.date(2026, 9, 30),
+        status=status,
+    )
+
+
+def make_bidder(
+    *, name: str | None = None, licence_type: str = "national_amc", eligibility: str = "approved"
+):
+    """A bidder of a new buyer organisation."""
+    org_kwargs = {"kind": "buyer", "licence_type": licence_type, "eligibility": eligibility}
+    if name is not None:
+        org_kwargs["name"] = name
+    return UserFactory(organization=OrganizationFactory(**org_kwargs), role="bidder")
+
+
+def make_auction(
+    seller_user,
+    package: Package | None = None,
+    *,
+    format: str = "english",  # noqa: A002  (the API's field name)
+    starts_in: dt.timedelta = dt.timedelta(0),
+    ends_in: dt.timedelta = dt.timedelta(hours=1),
+    **terms,
+) -> Auction:
+    """An auction through ``auction_create`` (the package is created when not given)."""
+    package = package or make_package(seller_user)
+    now = timezone.now()
+    values = {
+        "starting_price": START,
+        "min_increment": INCREMENT,
+        "reserve_price": RESERVE,
+        "deposit_amount": DEPOSIT,
+        **terms,
+    }
+    return services.auction_create(
+        actor=seller_user,
+        package_id=package.pk,
+        format=format,
+        starts_at=now + starts_in,
+        ends_at=now + ends_in,
+        **values,
+    )
+
+
+def register(user, auction: Auction, *, confirmed_by=None) -> Registration:
+    """Register ``user``'s organisation (NDA accepted); confirm its deposit when
+    ``confirmed_by`` (a platform user) is given."""
+    registration = services.registration_create(actor=user, auction_id=auction.pk, accept_nda=True)
+    if confirmed_by is not None:
+        registration = services.registration_confirm_deposit(
+            actor=confirmed_by, registration_id=registration.pk
+        )
+    return registration
+
+
+def end_auction(auction: Auction) -> None:
+    """Move the auction's end to now (its start before it), as if its time had run out."""
+    now = timezone.now()
+    Auction.objects.filter(pk=auction.pk).update(
+        starts_at=min(auction.starts_at, now - dt.timedelta(hours=1)), ends_at=now
+    )
+
+
+def bid_url(auction) -> str:
+    return f"/api/v1/auctions/{_pk(auction)}/bids/"
+
+
+def auction_url(auction) -> str:
+    return f"/api/v1/auctions/{_pk(auction)}/"
+
+
+def _pk(auction) -> int:
+    return auction if isinstance(auction, int) else auction.pk
+
+
+def post_bid(client, auction, amount):
+    return client.post(bid_url(auction), {"amount": amount}, format="json")
+
+
+def actions_of(auction: Auction, action: str | None = None) -> list[AuditEvent]:
+    """Audit events of the auction's stream, in order (optionally one action only)."""
+    events = AuditEvent.objects.filter(object_type="auction", object_id=str(auction.pk))
+    if action is not None:
+        events = events.filter(action=action)
+    return list(events.order_by("sequence"))
+
+
+def bidding_state(auction: Auction) -> dict:
+    """Everything a refused bid must leave exactly as it was."""
+    fresh = Auction.objects.get(pk=auction.pk)
+    return {
+        "status": fresh.status,
+        "bid_count": fresh.bid_count,
+        "current_price": fresh.current_price,
+        "leading_bid": fresh.leading_bid_id,
+        "ends_at": fresh.ends_at,
+        "bids": list(Bid.objects.filter(auction=auction).values_list("pk", flat=True)),
+        "bid_events": len(actions_of(auction, "bid.placed")),
+        "extended_events": len(actions_of(auction, "auction.extended")),
+        "aliases": list(
+            Registration.objects.filter(auction=auction)
+            .order_by("pk")
+            .values_list("alias_number", flat=True)
+        ),
+    }
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["code"] == code, body
+    return body
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_private(settings):
+    """A fast password hasher (each test signs users in; PBKDF2's cost proves nothing here) and a
+    cache key prefix of this test's own: the login throttle counts per client address in the
+    shared Redis, and concurrent test runs must not spend each other's allowance."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
+
+
+@pytest.fixture
+def approved_package(seller_user) -> Package:
+    return make_package(seller_user)
+
+
+@pytest.fixture
+def english_auction(seller_user) -> Auction:
+    """Open now, ends in an hour; start 1,000,000, increment 10,000, reserve 1,100,000,
+    deposit 50,000; default soft close (300 s / 300 s) and payment window (72 h)."""
+    return make_auction(seller_user)
+
+
+@pytest.fixture
+def sealed_auction(seller_user) -> Auction:
+    return make_auction(seller_user, format="sealed")
+
+
+@pytest.fixture
+def scheduled_auction(seller_user) -> Auction:
+    """Starts in an hour."""
+    return make_auction(seller_user, starts_in=dt.timedelta(hours=1), ends_in=dt.timedelta(hours=2))
+
+
+@pytest.fixture
+def registered_bidder(compliance_user):
+    """``registered_bidder(auction, name=...)``: a bidder of a new approved buyer, registered on
+    the auction with its deposit confirmed by compliance."""
+
+    def make(auction: Auction, *, confirmed: bool = True, **buyer):
+        user = make_bidder(**buyer)
+        register(user, auction, confirmed_by=compliance_user if confirmed else None)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def english_bidders(english_auction, registered_bidder):
+    """Three registered, confirmed bidders on the English auction, named Alpha, Beta, Gamma."""
+    return [
+        registered_bidder(english_auction, name=name)
+        for name in ("Alpha Capital", "Beta AMC", "Gamma Investments")
+    ]
+
+
+@pytest.fixture
+def clients():
+    """``clients(user)``: an authenticated API client, cached per user within the test."""
+    cache: dict[int, object] = {}
+
+    def get(user):
+        if user.pk not in cache:
+            cache[user.pk] = client_for(user)
+        return cache[user.pk]
+
+    return get
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch):
+    """Record, instead of sending, the messages bidding publishes after commit."""
+    sent: list[tuple[str, list, dt.datetime]] = []
+
+    class Recorder:
+        def send_task(self, name, args=None, eta=None, **kwargs):
+            sent.append((name, list(args or []), eta))
+
+    monkeypatch.setattr(services, "current_app", Recorder())
+    return sent
