@@ -9,8 +9,9 @@ from pathlib import Path
 def _reexec_in_project_venv() -> None:
     """`python manage.py ...` with an interpreter that lacks the dependencies (say, the system
     Python after `make run` installed them into .venv): run again with the project's .venv."""
-    venv_python = Path(__file__).resolve().parent / ".venv" / "bin" / "python"
-    if venv_python.exists() and Path(sys.executable).resolve() != venv_python.resolve():
+    venv = Path(__file__).resolve().parent / ".venv"
+    venv_python = venv / "bin" / "python"
+    if venv_python.exists() and Path(sys.prefix).resolve() != venv.resolve():
         os.execv(str(venv_python), [str(venv_python), *sys.argv])  # noqa: S606
 
 
