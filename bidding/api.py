@@ -242,16 +242,22 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
     def bids(self, request, pk=None):
-        auction = self._auction()
         if request.method == "POST":
+            # The hot path: bid_place reads what it needs itself (an auction open for bids is
+            # public, and only registered buyers may bid), so no visibility query runs first.
             if not IsBidder().has_permission(request, self):
                 raise PermissionDenied("Only bidders place bids.")
             data = BidCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
+            try:
+                auction_id = int(pk)
+            except (TypeError, ValueError) as exc:
+                raise NotFound("No such auction.") from exc
             bid = services.bid_place(
-                actor=request.user, auction_id=auction.pk, amount=data.validated_data["amount"]
+                actor=request.user, auction_id=auction_id, amount=data.validated_data["amount"]
             )
             return Response(BidSerializer(bid).data, status=status.HTTP_201_CREATED)
+        auction = self._auction()
         rows = self._visible_bids(request.user, auction)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(page)

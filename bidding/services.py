@@ -38,6 +38,7 @@ from marketplace.common.errors import (
     Forbidden,
     InvalidState,
     InvalidValue,
+    NotFound,
     ValidationFailed,
 )
 from marketplace.common.money import to_money
@@ -503,6 +504,21 @@ def package_bar_buyer(*, actor, package_id: int, buyer_id: int, reason: str) -> 
 # --------------------------------------------------------------------------- bids
 
 
+def _refuse_early(snapshot: dict, value: Decimal) -> None:
+    """Refusals decided from an unlocked read, so the hot path of a contested auction does not
+    queue on its row lock just to be told no. Only facts that never revert are used: a closed or
+    cancelled auction stays so, and an English price only rises, so a bid below the minimum of
+    any earlier moment is below the current one too. Everything else is checked under the lock.
+    """
+    if snapshot["status"] in (AuctionStatus.CLOSED, AuctionStatus.CANCELLED):
+        raise AuctionNotOpen(extra={"current_status": snapshot["status"]})
+    minimum = snapshot["starting_price"]
+    if snapshot["format"] == AuctionFormat.ENGLISH and snapshot["current_price"] is not None:
+        minimum = snapshot["current_price"] + snapshot["min_increment"]
+    if value < minimum:
+        raise BidTooLow(f"The minimum bid is {minimum}.", extra={"minimum_bid": str(minimum)})
+
+
 def bid_place(*, actor, auction_id: int, amount) -> Bid:
     """Place a bid. One transaction: lock the auction row, re-check status and time on the
     server clock, apply the rules of API.md, extend on soft close, assign the next gapless
@@ -521,14 +537,26 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
     if org.eligibility != "approved":
         raise BuyerNotEligible(f"Your organisation's eligibility is {org.eligibility}.")
 
+    snapshot = (
+        Auction.objects.filter(pk=auction_id)
+        .values("status", "format", "starting_price", "current_price", "min_increment")
+        .first()
+    )
+    if snapshot is None:
+        raise NotFound("No such auction.")
+    registration = Registration.objects.filter(auction_id=auction_id, buyer_id=org.pk).first()
+    if registration is None:
+        raise NotRegistered()
+    if registration.status != RegistrationStatus.APPROVED:
+        raise DepositNotConfirmed()
+    _refuse_early(snapshot, value)
+
     with transaction.atomic():
+        # No select_related here: when the lock waited for another bid to commit, PostgreSQL
+        # re-reads the locked auction row but not joined rows, so a joined leading bid would
+        # be stale. The leader is read by its own statement after the lock.
         auction = Auction.objects.select_for_update().get(pk=auction_id)
         now = timezone.now()  # after the lock: the order of the lock is the order of bids
-        registration = Registration.objects.filter(auction=auction, buyer_id=org.pk).first()
-        if registration is None:
-            raise NotRegistered()
-        if registration.status != RegistrationStatus.APPROVED:
-            raise DepositNotConfirmed()
         _open_if_due(auction, now)
         if auction.status != AuctionStatus.OPEN or not (auction.starts_at <= now < auction.ends_at):
             # Not "status": that key of a problem body is the HTTP status (RFC 9457).
@@ -566,6 +594,8 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
             auction.current_price = value
             auction.leading_bid = bid
             fields += ["current_price", "leading_bid"]
+            if registration.alias_number is None:  # read before the lock: re-read under it
+                registration.refresh_from_db(fields=["alias_number"])
             if registration.alias_number is None:
                 taken = Registration.objects.filter(
                     auction=auction, alias_number__isnull=False

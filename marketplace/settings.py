@@ -265,6 +265,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketplace.common.tasks.idempotency_purge_expired",
         "schedule": 3600.0,
     },
+    "purge-expired-tokens": {
+        "task": "accounts.token_purge_expired",
+        "schedule": 3600.0,
+    },
     "sweep-loan-tape-imports": {
         "task": "listings.loan_tape_sweep",
         "schedule": 30.0,
@@ -285,7 +289,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # 4xx answers are the API working as designed (refused bids, validation); log 5xx only.
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 if ENVIRONMENT == "production":
