@@ -96,7 +96,7 @@ def auction_representation(auction: Auction, user) -> dict:
         "reserve_met": reserve_met if insider else None,
         "is_leading": bool(
             leading is not None
-            and leading.buyer_id == org_id
+            and auction.leading_buyer_id == org_id
             and not seller
             and (english or auction.status == AuctionStatus.CLOSED)
         ),

@@ -64,6 +64,14 @@ class Auction(models.Model):
     leading_bid = models.ForeignKey(
         "Bid", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # The leading bid's buyer, kept beside it so the bid path needs no extra read.
+    leading_buyer = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     winning_bid = models.ForeignKey(
         "Bid", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

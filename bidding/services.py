@@ -504,17 +504,17 @@ def package_bar_buyer(*, actor, package_id: int, buyer_id: int, reason: str) -> 
 # --------------------------------------------------------------------------- bids
 
 
-def _refuse_early(snapshot: dict, value: Decimal) -> None:
+def _refuse_early(snapshot: Auction, value: Decimal) -> None:
     """Refusals decided from an unlocked read, so the hot path of a contested auction does not
     queue on its row lock just to be told no. Only facts that never revert are used: a closed or
     cancelled auction stays so, and an English price only rises, so a bid below the minimum of
     any earlier moment is below the current one too. Everything else is checked under the lock.
     """
-    if snapshot["status"] in (AuctionStatus.CLOSED, AuctionStatus.CANCELLED):
-        raise AuctionNotOpen(extra={"current_status": snapshot["status"]})
-    minimum = snapshot["starting_price"]
-    if snapshot["format"] == AuctionFormat.ENGLISH and snapshot["current_price"] is not None:
-        minimum = snapshot["current_price"] + snapshot["min_increment"]
+    if snapshot.status in (AuctionStatus.CLOSED, AuctionStatus.CANCELLED):
+        raise AuctionNotOpen(extra={"current_status": snapshot.status})
+    minimum = snapshot.starting_price
+    if snapshot.format == AuctionFormat.ENGLISH and snapshot.current_price is not None:
+        minimum = snapshot.current_price + snapshot.min_increment
     if value < minimum:
         raise BidTooLow(f"The minimum bid is {minimum}.", extra={"minimum_bid": str(minimum)})
 
@@ -537,19 +537,19 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
     if org.eligibility != "approved":
         raise BuyerNotEligible(f"Your organisation's eligibility is {org.eligibility}.")
 
-    snapshot = (
-        Auction.objects.filter(pk=auction_id)
-        .values("status", "format", "starting_price", "current_price", "min_increment")
+    # One read: the caller's registration with the auction as it is now (unlocked).
+    registration = (
+        Registration.objects.filter(auction_id=auction_id, buyer_id=org.pk)
+        .select_related("auction")
         .first()
     )
-    if snapshot is None:
-        raise NotFound("No such auction.")
-    registration = Registration.objects.filter(auction_id=auction_id, buyer_id=org.pk).first()
     if registration is None:
+        if not Auction.objects.filter(pk=auction_id).exists():
+            raise NotFound("No such auction.")
         raise NotRegistered()
     if registration.status != RegistrationStatus.APPROVED:
         raise DepositNotConfirmed()
-    _refuse_early(snapshot, value)
+    _refuse_early(registration.auction, value)
 
     with transaction.atomic():
         # No select_related here: when the lock waited for another bid to commit, PostgreSQL
@@ -565,12 +565,11 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
             )
 
         if auction.format == AuctionFormat.ENGLISH:
-            leading = auction.leading_bid
-            if leading is not None and leading.buyer_id == org.pk:
+            if auction.leading_buyer_id == org.pk:
                 raise AlreadyLeading()
             minimum = (
                 auction.starting_price
-                if leading is None
+                if auction.leading_bid_id is None
                 else auction.current_price + auction.min_increment
             )
         else:
@@ -593,7 +592,8 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
         if auction.format == AuctionFormat.ENGLISH:
             auction.current_price = value
             auction.leading_bid = bid
-            fields += ["current_price", "leading_bid"]
+            auction.leading_buyer_id = org.pk
+            fields += ["current_price", "leading_bid", "leading_buyer"]
             if registration.alias_number is None:  # read before the lock: re-read under it
                 registration.refresh_from_db(fields=["alias_number"])
             if registration.alias_number is None:
@@ -602,9 +602,10 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
                 ).count()
                 registration.alias_number = taken + 1
                 registration.save(update_fields=["alias_number"])
-        elif auction.leading_bid is None or value > auction.leading_bid.amount:
-            auction.leading_bid = bid
-            fields.append("leading_bid")
+        elif auction.leading_bid_id is None or value > auction.leading_bid.amount:
+            auction.leading_bid = bid  # sealed: the highest, ties to the earliest
+            auction.leading_buyer_id = org.pk
+            fields += ["leading_bid", "leading_buyer"]
 
         extended_from = None
         if auction.soft_close_seconds and auction.ends_at - now <= dt.timedelta(
@@ -622,6 +623,7 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
             object_id=auction.pk,
             actor=actor,
             data={"bid_id": bid.pk, "sequence": sequence, "amount": value, "placed_at": now},
+            stream_locked=True,  # the auction row lock already serialises this stream
         )
         if extended_from is not None:
             record(

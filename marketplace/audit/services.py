@@ -122,6 +122,7 @@ def record(
     organization: Any = None,
     data: dict[str, Any] | None = None,
     stream: str | None = None,
+    stream_locked: bool = False,
 ) -> AuditEvent:
     """Append one event to ``stream`` (default ``<object_type>:<object_id>``).
 
@@ -131,7 +132,9 @@ def record(
     other (no global lock, no global counter).
 
     ``actor`` is the acting user (or None for the system: workers, commands); ``organization``
-    defaults to the actor's organisation.
+    defaults to the actor's organisation. ``stream_locked=True`` is for callers that already
+    hold a row lock serialising every writer of this stream (the aggregate's row): the advisory
+    lock would then be a redundant round trip.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must be called inside transaction.atomic()")
@@ -139,8 +142,11 @@ def record(
     if organization is None and actor is not None:
         organization = getattr(actor, "organization", None)
     data = normalize_data(data)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"audit:{stream}"])
+    if not stream_locked:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"audit:{stream}"]
+            )
     last = (
         AuditEvent.objects.filter(stream=stream)
         .order_by("-sequence")
