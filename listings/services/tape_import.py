@@ -347,18 +347,31 @@ def _column_order(name: str | None) -> int:
 _CASTS = {"date": "::date", "decimal": "::numeric", "rate": "::numeric", "integer": "::integer"}
 
 
-def _value_sql(positions: dict[str, int], name: str) -> str:
-    """A validated cell of the staging table as its SQL value (NULL when empty or absent)."""
-    cell = _cell(positions, name)
+def _value_sql(positions: dict[str, int], name: str, *, trimmed: bool = True) -> str:
+    """A validated cell as its SQL value (NULL when empty or absent): from the trimmed view
+    ``tape_cells``, or (``trimmed=False``) from ``tape_staging`` as written."""
+    if name not in positions:
+        return "NULL"
+    cell = _cell(positions, name) if trimmed else f"c{positions[name]}"
     kind = tape_format.COLUMNS_BY_NAME[name].kind
     if kind == "bool":
-        return f"lower({cell})::boolean"
+        return f"lower({cell})::boolean" if trimmed else f"{cell}::boolean"
     return f"{cell}{_CASTS.get(kind, '')}"
 
 
-def _insert_sql(positions: dict[str, int], package: Package, tape: LoanTapeImport) -> str:
+def _insert_sql(
+    positions: dict[str, int],
+    package: Package,
+    tape: LoanTapeImport,
+    *,
+    source: str = "tape_cells",
+    where: str = "true",
+) -> str:
+    """INSERT ... SELECT of every row of ``source`` (``tape_cells``, trimmed and validated; or
+    ``tape_staging`` as written, filtered by the one-pass checks in ``where``)."""
+
     def v(name: str) -> str:
-        return _value_sql(positions, name)
+        return _value_sql(positions, name, trimmed=source == "tape_cells")
 
     fees = f"COALESCE({v('fees_and_penalties')}, 0)"
     principal, interest = v("outstanding_principal"), v("accrued_interest")
@@ -377,7 +390,7 @@ def _insert_sql(positions: dict[str, int], package: Package, tape: LoanTapeImpor
             {v("days_past_due")}, {v("last_payment_date")}, {v("last_payment_amount")},
             {v("interest_rate")}, {v("borrower_age")}, {v("region")}, {v("legal_status")},
             COALESCE({v("classification")}, ''), {v("written_off")}
-        FROM tape_cells
+        FROM {source} WHERE {where}
     """  # noqa: S608  (column names come from the fixed format, values are parameters)
 
 
@@ -551,44 +564,20 @@ def _fast_checks(positions: dict[str, int], package: Package) -> str:
     return " AND ".join(parts) or "true"
 
 
-def _fast_insert_sql(positions: dict[str, int], package: Package, tape: LoanTapeImport) -> str:
-    """The insert of the common case: every cell as written already valid."""
-
-    def v(name: str) -> str:
-        if name not in positions:
-            return "NULL"
-        c = f"c{positions[name]}"
-        kind = tape_format.COLUMNS_BY_NAME[name].kind
-        if kind == "bool":
-            return f"{c}::boolean"
-        return f"{c}{_CASTS.get(kind, '')}"
-
-    fees = f"COALESCE({v('fees_and_penalties')}, 0)"
-    principal, interest = v("outstanding_principal"), v("accrued_interest")
-    return f"""
-        INSERT INTO listings_loan (
-            package_id, tape_import_id, loan_id, borrower_hash, product_type, currency,
-            origination_date, default_date, outstanding_principal, accrued_interest,
-            fees_and_penalties, balance, days_past_due, last_payment_date, last_payment_amount,
-            interest_rate, borrower_age, region, legal_status, classification, written_off
-        )
-        SELECT {package.pk}, {tape.pk}, {v("loan_id")},
-            encode(sha256(%(opad)s::bytea || sha256(%(ipad)s::bytea
-                || convert_to({v("borrower_id")}, 'UTF8'))), 'hex'),
-            {v("product_type")}, {v("currency")}, {v("origination_date")}, {v("default_date")},
-            {principal}, {interest}, {fees}, {principal} + {interest} + {fees},
-            {v("days_past_due")}, {v("last_payment_date")}, {v("last_payment_amount")},
-            {v("interest_rate")}, {v("borrower_age")}, {v("region")}, {v("legal_status")},
-            COALESCE({v("classification")}, ''), {v("written_off")}
-        FROM tape_staging WHERE {_fast_checks(positions, package)}
-    """  # noqa: S608  (column names come from the fixed format, values are parameters)
-
-
 def _insert_fast(cursor, positions, package, tape, rows: int, pads: dict) -> bool:
     """Try the one-pass load; True when every row went in, else nothing did."""
     try:
         with transaction.atomic():  # a savepoint: a miss rolls back only this attempt
-            cursor.execute(_fast_insert_sql(positions, package, tape), pads)
+            cursor.execute(
+                _insert_sql(
+                    positions,
+                    package,
+                    tape,
+                    source="tape_staging",
+                    where=_fast_checks(positions, package),
+                ),
+                pads,
+            )
             if cursor.rowcount != rows:
                 raise _FastPathMiss()
     except (_FastPathMiss, DataError, IntegrityError, psycopg.errors.DataError):
