@@ -17,12 +17,12 @@ DPD_BUCKETS = ["0-89", "90-180", "181-365", "366-730", "731-1095", "1096+"]
 BALANCE_BUCKETS = ["0-5000", "5000-20000", "20000-50000", "50000-100000", "100000+"]
 DIMENSIONS = ["days_past_due", "balance", "region", "product_type", "vintage", "legal_status"]
 
-_DPD_SQL = """CASE WHEN days_past_due <= 89 THEN '0-89' WHEN days_past_due <= 180 THEN '90-180'
-    WHEN days_past_due <= 365 THEN '181-365' WHEN days_past_due <= 730 THEN '366-730'
-    WHEN days_past_due <= 1095 THEN '731-1095' ELSE '1096+' END"""
-_BALANCE_SQL = """CASE WHEN balance < 5000 THEN '0-5000' WHEN balance < 20000 THEN '5000-20000'
-    WHEN balance < 50000 THEN '20000-50000' WHEN balance < 100000 THEN '50000-100000'
-    ELSE '100000+' END"""
+# Bucket numbers (indexes into the lists above): integer keys hash and compare cheaply.
+_DPD_SQL = """CASE WHEN days_past_due <= 89 THEN 0 WHEN days_past_due <= 180 THEN 1
+    WHEN days_past_due <= 365 THEN 2 WHEN days_past_due <= 730 THEN 3
+    WHEN days_past_due <= 1095 THEN 4 ELSE 5 END"""
+_BALANCE_SQL = """CASE WHEN balance < 5000 THEN 0 WHEN balance < 20000 THEN 1
+    WHEN balance < 50000 THEN 2 WHEN balance < 100000 THEN 3 ELSE 4 END"""
 
 
 def _money(value) -> str | None:
@@ -79,8 +79,8 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
         age_weight += age_b
         age_balance += age_bal
         for dimension, key in (
-            ("days_past_due", dpd),
-            ("balance", bal),
+            ("days_past_due", DPD_BUCKETS[dpd]),
+            ("balance", BALANCE_BUCKETS[bal]),
             ("region", region),
             ("product_type", product),
             ("vintage", str(vintage)),

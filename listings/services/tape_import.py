@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 1000
 CHUNK = 1 << 20
 PROGRESS_EVERY_ROWS = 50_000
+ANALYZE_AFTER_ROWS = 100_000  # below this the planner's guesses are good enough
 XLSX_MAGIC = b"PK\x03\x04"
 # A value PostgreSQL's parsers refuse during COPY. ``cursor.copy()`` is not wrapped by Django's
 # error translation, so psycopg's own class is raised there, not ``django.db.DataError``.
@@ -609,7 +610,7 @@ def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
         # Dates are YYYY-MM-DD; never read a day-first or month-first date by accident.
         cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
         # Aggregates over a million rows (duplicates, disclosure) hash in memory, not on disk.
-        cursor.execute("SET LOCAL work_mem = '128MB'")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
         _load_staging(cursor, header, csv_path, progress)
         clock.lap("copy")
         cursor.execute("SELECT count(*) FROM tape_staging")
@@ -629,8 +630,9 @@ def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
             _validate(cursor, positions, package)
             clock.lap("validate")
             cursor.execute(_insert_sql(positions, package, tape), pads)
-        # Fresh statistics, so the disclosure queries plan for the rows just added.
-        cursor.execute("ANALYZE listings_loan")
+        if rows >= ANALYZE_AFTER_ROWS:
+            # Fresh statistics, so the disclosure queries plan for the rows just added.
+            cursor.execute("ANALYZE listings_loan")
         clock.lap("insert")
         if package.current_tape_id is not None:  # the previous good tape's loans go now
             cursor.execute(
