@@ -185,7 +185,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {
         # Brute-force protection on the login endpoint, per client address.
-        "login": os.environ.get("LOGIN_THROTTLE_RATE", "600/min"),
+        "login": os.environ.get("LOGIN_THROTTLE_RATE", "6000/min"),
     },
     # Client addresses for throttling come from REMOTE_ADDR unless proxies are declared, so a
     # forged X-Forwarded-For cannot dodge the login throttle.
