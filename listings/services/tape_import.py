@@ -350,7 +350,7 @@ _CASTS = {"date": "::date", "decimal": "::numeric", "rate": "::numeric", "intege
 
 def _value_sql(positions: dict[str, int], name: str, *, trimmed: bool = True) -> str:
     """A validated cell as its SQL value (NULL when empty or absent): from the trimmed view
-    ``tape_cells``, or (``trimmed=False``) from ``tape_staging`` as written."""
+    ``tape_cells``, or (``trimmed=False``) from the staging table as written."""
     if name not in positions:
         return "NULL"
     cell = _cell(positions, name) if trimmed else f"c{positions[name]}"
@@ -368,8 +368,8 @@ def _insert_sql(
     source: str = "tape_cells",
     where: str = "true",
 ) -> str:
-    """INSERT ... SELECT of every row of ``source`` (``tape_cells``, trimmed and validated; or
-    ``tape_staging`` as written, filtered by the one-pass checks in ``where``)."""
+    """INSERT ... SELECT of every row of ``source``: ``tape_cells`` (trimmed, validated) or the
+    staging table (cells as written, already checked), optionally filtered by ``where``."""
 
     def v(name: str) -> str:
         return _value_sql(positions, name, trimmed=source == "tape_cells")
@@ -475,25 +475,35 @@ def _collect_errors(
         raise TapeRejected(errors[:MAX_ERRORS_KEPT], total)
 
 
-def _load_staging(cursor, header: list[str], csv_path: Path, progress: _Progress) -> None:
-    """COPY every cell as text into ``tape_staging``. Only a malformed row (cells not matching
-    the header, a broken quote) or bad UTF-8 stops it: TapeRejected with the line."""
+def _staging_table(tape: LoanTapeImport) -> str:
+    return f"tape_staging_{int(tape.pk)}"
+
+
+def _load_staging(
+    cursor, header: list[str], csv_path: Path, progress: _Progress, table: str
+) -> None:
+    """COPY every cell as text into the import's staging table. Only a malformed row (cells
+    not matching the header, a broken quote) or bad UTF-8 stops it: TapeRejected with the line.
+
+    The table is UNLOGGED (never in the WAL, like a temporary table, so raw borrower ids are not
+    either) but not TEMPORARY, because PostgreSQL scans only ordinary tables in parallel, and
+    the checks of a million rows run on both cores that way. It exists only inside the import
+    transaction: created there, dropped before commit, and undone by any rollback."""
     width = len(header)
     columns = ", ".join(f"c{i} text" for i in range(width))
     cursor.execute(
-        f"CREATE TEMP TABLE tape_staging (line bigint GENERATED ALWAYS AS IDENTITY, {columns})"
-        " ON COMMIT DROP"
+        f"CREATE UNLOGGED TABLE {table} (line bigint GENERATED ALWAYS AS IDENTITY, {columns})"
     )
     names = ", ".join(f"c{i}" for i in range(width))
     try:
-        _copy_file("tape_staging", names, "", csv_path, progress)
+        _copy_file(table, names, "", csv_path, progress)
     except COPY_DATA_ERRORS as exc:
         raise _copy_error(exc.__cause__ or exc, width) from exc
     # Each cell trimmed once per row, not once per rule that reads it (OFFSET 0 keeps the
     # planner from inlining the view and repeating the expressions).
     trimmed = ", ".join(f"NULLIF(btrim(c{i}), '') AS c{i}" for i in range(width))
     cursor.execute(
-        f"CREATE TEMP VIEW tape_cells AS SELECT line, {trimmed} FROM tape_staging OFFSET 0"  # noqa: S608  (fixed column names)
+        f"CREATE TEMP VIEW tape_cells AS SELECT line, {trimmed} FROM {table} OFFSET 0"  # noqa: S608  (fixed column names)
     )
 
 
@@ -565,20 +575,20 @@ def _fast_checks(positions: dict[str, int], package: Package) -> str:
     return " AND ".join(parts) or "true"
 
 
-def _insert_fast(cursor, positions, package, tape, rows: int, pads: dict) -> bool:
-    """Try the one-pass load; True when every row went in, else nothing did."""
+def _insert_fast(cursor, positions, package, tape, rows: int, pads: dict, table: str) -> bool:
+    """Try the common case; True when every row went in, else nothing did.
+
+    First one parallel scan counts the rows the strict checks refuse (a cast error counts as a
+    refusal); only if there are none are the cells cast and inserted."""
     try:
         with transaction.atomic():  # a savepoint: a miss rolls back only this attempt
             cursor.execute(
-                _insert_sql(
-                    positions,
-                    package,
-                    tape,
-                    source="tape_staging",
-                    where=_fast_checks(positions, package),
-                ),
-                pads,
+                f"SELECT count(*) FROM {table} "  # noqa: S608  (generated from the fixed format)
+                f"WHERE NOT COALESCE({_fast_checks(positions, package)}, false)"
             )
+            if cursor.fetchone()[0]:
+                raise _FastPathMiss()
+            cursor.execute(_insert_sql(positions, package, tape, source=table), pads)
             if cursor.rowcount != rows:
                 raise _FastPathMiss()
     except (_FastPathMiss, DataError, IntegrityError, psycopg.errors.DataError):
@@ -610,10 +620,11 @@ def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
         # Dates are YYYY-MM-DD; never read a day-first or month-first date by accident.
         cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
         # Aggregates over a million rows (duplicates, disclosure) hash in memory, not on disk.
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        _load_staging(cursor, header, csv_path, progress)
+        cursor.execute("SET LOCAL work_mem = '128MB'")
+        staging = _staging_table(tape)
+        _load_staging(cursor, header, csv_path, progress, staging)
         clock.lap("copy")
-        cursor.execute("SELECT count(*) FROM tape_staging")
+        cursor.execute(f"SELECT count(*) FROM {staging}")  # noqa: S608  (an id, not input)
         (rows,) = cursor.fetchone()
         tape.rows_total = rows
         progress.rows = rows
@@ -625,7 +636,7 @@ def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
         # Common case: one pass checks every row as written and loads it. Otherwise the full
         # validation reports every error (or, for a tape that is valid once trimmed, passes)
         # and the rows are loaded from the trimmed cells.
-        if not _insert_fast(cursor, positions, package, tape, rows, pads):
+        if not _insert_fast(cursor, positions, package, tape, rows, pads, staging):
             clock.lap("fast_path_missed")
             _validate(cursor, positions, package)
             clock.lap("validate")
@@ -639,9 +650,9 @@ def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
                 "DELETE FROM listings_loan WHERE tape_import_id = %s", [package.current_tape_id]
             )
         clock.lap("delete_previous")
-        # Dropped at commit anyway; dropped now too so that a caller's enclosing transaction
-        # (a test, a script) can run another import.
-        cursor.execute("DROP TABLE tape_staging CASCADE")
+        # Never committed: the staging table (raw borrower ids) goes before the commit; a
+        # rollback anywhere above undoes its creation.
+        cursor.execute(f"DROP TABLE {staging} CASCADE")
     disclosure.package_compute_disclosure(package=package, tape=tape)
     clock.lap("disclosure")
     package.current_tape = tape
