@@ -620,7 +620,7 @@ def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
         # Dates are YYYY-MM-DD; never read a day-first or month-first date by accident.
         cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
         # Aggregates over a million rows (duplicates, disclosure) hash in memory, not on disk.
-        cursor.execute("SET LOCAL work_mem = '128MB'")
+        cursor.execute("SET LOCAL work_mem = '256MB'")
         staging = _staging_table(tape)
         _load_staging(cursor, header, csv_path, progress, staging)
         clock.lap("copy")
