@@ -34,24 +34,37 @@ def _money(value) -> str | None:
 def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> None:
     """Fill the package's summary fields and stratification from the tape's loans (no save).
 
-    One scan aggregates the loans by every stratification key at once (a few thousand groups
-    at most); the tables and totals are rolled up from those groups in Decimal, so every
-    figure is an exact sum rounded once. A second aggregate over borrowers gives their count
-    and the largest borrower exposure."""
+    One scan aggregates the loans by every stratification key at once, and those groups are
+    rolled up per dimension in SQL; every figure is an exact numeric sum, rounded once here. A
+    second aggregate over borrowers gives their count and the largest borrower exposure."""
     with connection.cursor() as cursor:
         # A few tens of thousands of groups: hashing them in memory beats sorting a million
         # rows (which spills to disk); the import's work_mem leaves room for both aggregates.
         cursor.execute("SET LOCAL enable_sort = off")
+        # Fine groups first (one hash aggregate over the loans), then one roll-up of those
+        # groups per dimension plus the grand total (GROUPING SETS over a few tens of
+        # thousands of rows), so only about sixty rows come back to Python.
         cursor.execute(
             f"""
-            SELECT {_DPD_SQL}, {_BALANCE_SQL}, region, product_type,
-                   extract(year FROM origination_date)::int, legal_status,
-                   count(*), sum(outstanding_principal), sum(accrued_interest),
-                   sum(fees_and_penalties), sum(balance), sum(days_past_due * balance),
-                   COALESCE(sum(borrower_age * balance), 0),
-                   COALESCE(sum(balance) FILTER (WHERE borrower_age IS NOT NULL), 0)
-            FROM listings_loan WHERE tape_import_id = %s
-            GROUP BY 1, 2, 3, 4, 5, 6
+            WITH g AS (
+                SELECT {_DPD_SQL} AS dpd, {_BALANCE_SQL} AS bal, region, product_type,
+                       extract(year FROM origination_date)::int AS vintage, legal_status,
+                       count(*) AS n, sum(outstanding_principal) AS p,
+                       sum(accrued_interest) AS i, sum(fees_and_penalties) AS f,
+                       sum(balance) AS b, sum(days_past_due * balance) AS dpd_b,
+                       COALESCE(sum(borrower_age * balance), 0) AS age_b,
+                       COALESCE(sum(balance) FILTER (WHERE borrower_age IS NOT NULL), 0)
+                           AS age_bal
+                FROM listings_loan WHERE tape_import_id = %s
+                GROUP BY 1, 2, 3, 4, 5, 6
+            )
+            SELECT GROUPING(dpd, bal, region, product_type, vintage, legal_status),
+                   dpd, bal, region, product_type, vintage, legal_status,
+                   sum(n)::bigint, sum(p), sum(i), sum(f), sum(b), sum(dpd_b), sum(age_b),
+                   sum(age_bal)
+            FROM g
+            GROUP BY GROUPING SETS ((dpd), (bal), (region), (product_type), (vintage),
+                                    (legal_status), ())
             """,  # noqa: S608  (fixed SQL fragments, no input)
             [tape.pk],
         )
@@ -73,27 +86,47 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
     principal = interest = fees = balance = dpd_weight = age_weight = age_balance = zero
     # dimension -> key -> [loan_count, total_balance, sum(dpd * balance)]
     sums: dict[str, dict[str, list]] = {name: {} for name in DIMENSIONS}
-    for dpd, bal, region, product, vintage, legal, n, p, i, f, b, dpd_b, age_b, age_bal in groups:
-        count += n
-        principal += p
-        interest += i
-        fees += f
-        balance += b
-        dpd_weight += dpd_b
-        age_weight += age_b
-        age_balance += age_bal
-        for dimension, key in (
-            ("days_past_due", DPD_BUCKETS[dpd]),
-            ("balance", BALANCE_BUCKETS[bal]),
-            ("region", region),
-            ("product_type", product),
-            ("vintage", str(vintage)),
-            ("legal_status", legal),
-        ):
-            acc = sums[dimension].setdefault(key, [0, zero, zero])
-            acc[0] += n
-            acc[1] += b
-            acc[2] += dpd_b
+    all_keys = 0b111111  # GROUPING() of the grand-total row: every key rolled up
+    for (
+        grouping,
+        dpd,
+        bal,
+        region,
+        product,
+        vintage,
+        legal,
+        n,
+        p,
+        i,
+        f,
+        b,
+        dpd_b,
+        age_b,
+        age_bal,
+    ) in groups:
+        if grouping == all_keys:  # sums over no rows are NULL
+            count, principal, interest, fees, balance = (
+                n or 0,
+                p or zero,
+                i or zero,
+                f or zero,
+                b or zero,
+            )
+            dpd_weight, age_weight, age_balance = dpd_b or zero, age_b or zero, age_bal or zero
+            continue
+        if dpd is not None:
+            dimension, key = "days_past_due", DPD_BUCKETS[dpd]
+        elif bal is not None:
+            dimension, key = "balance", BALANCE_BUCKETS[bal]
+        elif region is not None:
+            dimension, key = "region", region
+        elif product is not None:
+            dimension, key = "product_type", product
+        elif vintage is not None:
+            dimension, key = "vintage", str(vintage)
+        else:
+            dimension, key = "legal_status", legal
+        sums[dimension][key] = [n, b, dpd_b]
 
     total = balance
     stratification = {}

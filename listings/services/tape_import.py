@@ -653,6 +653,7 @@ def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
         # Never committed: the staging table (raw borrower ids) goes before the commit; a
         # rollback anywhere above undoes its creation.
         cursor.execute(f"DROP TABLE {staging} CASCADE")
+        clock.lap("drop_staging")
     disclosure.package_compute_disclosure(package=package, tape=tape)
     clock.lap("disclosure")
     package.current_tape = tape
