@@ -728,6 +728,11 @@ def loan_tape_process(*, import_id: int) -> LoanTapeImport:
         if converted is not None:
             converted.unlink(missing_ok=True)
     tape.refresh_from_db()
+    if tape.status in (TapeStatus.SUCCEEDED, TapeStatus.FAILED):
+        # The uploaded file holds raw borrower ids: once the outcome is recorded it has no use
+        # left, so it goes (after commit; an import interrupted before that keeps it to rerun).
+        stored_path = tape.stored_path
+        transaction.on_commit(lambda: remove_upload(stored_path))
     return tape
 
 

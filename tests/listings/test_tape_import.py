@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -413,3 +414,15 @@ def test_imports_commit_and_a_second_import_runs_on_the_same_connection(make_pac
     assert sorted(Loan.objects.values_list("loan_id", flat=True)) == ["L00020", "L00021"]
     package = Package.objects.get(pk=package.pk)
     assert package.loan_count == 2 and package.status == PackageStatus.DRAFT
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_the_uploaded_file_is_deleted_once_the_import_is_decided(
+    package, valid, django_capture_on_commit_callbacks
+):
+    # The file holds raw borrower ids (DESIGN.md: no borrower PII stored).
+    rows = loan_rows(3) if valid else [*loan_rows(2), loan_row(3, product_type="mortgage")]
+    with django_capture_on_commit_callbacks(execute=True):
+        tape = import_tape(package, tape_csv(rows))
+    assert tape.status == ("succeeded" if valid else "failed")
+    assert not Path(tape.stored_path).exists()
