@@ -50,7 +50,6 @@ logger = logging.getLogger(__name__)
 MAX_ERRORS_KEPT = 1000
 CHUNK = 1 << 20
 PROGRESS_EVERY_ROWS = 50_000
-ANALYZE_AFTER_ROWS = 100_000  # below this the planner's guesses are good enough
 XLSX_MAGIC = b"PK\x03\x04"
 # A value PostgreSQL's parsers refuse during COPY. ``cursor.copy()`` is not wrapped by Django's
 # error translation, so psycopg's own class is raised there, not ``django.db.DataError``.
@@ -641,9 +640,6 @@ def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
             _validate(cursor, positions, package)
             clock.lap("validate")
             cursor.execute(_insert_sql(positions, package, tape), pads)
-        if rows >= ANALYZE_AFTER_ROWS:
-            # Fresh statistics, so the disclosure queries plan for the rows just added.
-            cursor.execute("ANALYZE listings_loan")
         clock.lap("insert")
         if package.current_tape_id is not None:  # the previous good tape's loans go now
             cursor.execute(
