@@ -25,6 +25,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.utils import timezone
+from kombu import pools as kombu_pools
 
 from bidding import services
 from bidding.models import Auction
@@ -59,6 +60,9 @@ def _drop_producer_connections() -> None:
         celery_app._pool.force_close_all()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
+    # kombu also caches producer pools per connection in a global group; without a reset, a
+    # later publish in this process would get the pool closed above ("Acquire on closed pool").
+    kombu_pools.reset()
 
 
 @contextlib.contextmanager
