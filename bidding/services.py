@@ -486,21 +486,6 @@ def registration_confirm_deposit(*, actor, registration_id: int) -> Registration
     return registration
 
 
-def package_bar_buyer(*, actor, package_id: int, buyer_id: int, reason: str) -> None:
-    """Bar a buyer from a package (settlement calls this on a default). Idempotent."""
-    _, created = PackageBar.objects.get_or_create(
-        package_id=package_id, buyer_id=buyer_id, defaults={"reason": reason}
-    )
-    if created:
-        record(
-            action="buyer.barred",
-            object_type="package",
-            object_id=package_id,
-            actor=actor,
-            data={"buyer_id": buyer_id, "reason": reason},
-        )
-
-
 # --------------------------------------------------------------------------- bids
 
 

@@ -186,15 +186,3 @@ def _row(bucket: str, count: int, bucket_total: Decimal, total: Decimal, wa) -> 
         "balance_share": str(share),
         "weighted_avg_days_past_due": None if wa is None else str(wa),
     }
-
-
-def package_clear_disclosure(*, package: Package) -> None:
-    package.loan_count = 0
-    package.borrower_count = 0
-    package.total_principal = package.total_interest = package.total_fees = 0
-    package.total_balance = 0
-    package.weighted_avg_days_past_due = package.weighted_avg_borrower_age = None
-    package.max_borrower_balance = package.avg_borrower_balance = None
-    package.litigation_mix = {}
-    package.product_mix = {}
-    package.stratification = {}

@@ -14,7 +14,3 @@ def organization_visible_to(*, user: User) -> QuerySet[Organization]:
     if is_platform(user):
         return qs
     return qs.filter(pk=user.organization_id)
-
-
-def user_by_username(*, username: str) -> User | None:
-    return User.objects.select_related("organization").filter(username__iexact=username).first()

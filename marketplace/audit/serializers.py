@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.audit.models import AuditEvent
@@ -29,6 +30,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "prev_hash",
         ]
 
+    @extend_schema_field(ActorSerializer)
     def get_actor(self, event: AuditEvent) -> dict:
         return {
             "user": event.actor_username or None,

@@ -20,28 +20,8 @@ def role_of(user) -> str:
     return getattr(user, "role", "") or ""
 
 
-def org_id_of(user) -> int | None:
-    return getattr(user, "organization_id", None)
-
-
 def is_platform(user) -> bool:
     return role_of(user) in PLATFORM_ROLES
-
-
-def is_compliance(user) -> bool:
-    return role_of(user) == COMPLIANCE_OFFICER
-
-
-def is_platform_admin(user) -> bool:
-    return role_of(user) == PLATFORM_ADMIN
-
-
-def is_seller(user) -> bool:
-    return role_of(user) == DISPOSAL_OFFICER
-
-
-def is_bidder(user) -> bool:
-    return role_of(user) == BIDDER
 
 
 class HasRole(BasePermission):
@@ -65,4 +45,3 @@ IsPlatformAdmin = HasRole.of(PLATFORM_ADMIN)
 IsCompliance = HasRole.of(COMPLIANCE_OFFICER)
 IsDisposalOfficer = HasRole.of(DISPOSAL_OFFICER)
 IsBidder = HasRole.of(BIDDER)
-IsComplianceOrAdmin = IsPlatform

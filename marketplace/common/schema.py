@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 from marketplace.common.errors import ERROR_CODES
@@ -52,7 +52,6 @@ def problems(*statuses: int, codes: dict[int, list[str]] | None = None) -> dict:
 
 
 READ_ERRORS = (401, 403, 404)
-WRITE_ERRORS = (400, 401, 403, 404, 409, 422)
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     name="Idempotency-Key",
@@ -64,19 +63,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "returns the first response; a different body gives 422 `idempotency_key_reused`; "
         "while the first is running, 409 `idempotency_key_in_flight`."
     ),
-)
-
-ERROR_CODE_EXAMPLE = OpenApiExample(
-    "Problem",
-    value={
-        "type": "urn:npl-marketplace:problem:invalid_state",
-        "title": "Conflict",
-        "status": 409,
-        "detail": ERROR_CODES["invalid_state"][1],
-        "code": "invalid_state",
-    },
-    response_only=True,
-    status_codes=["409"],
 )
 
 
