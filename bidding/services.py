@@ -42,6 +42,7 @@ from marketplace.common.errors import (
     ValidationFailed,
 )
 from marketplace.common.money import to_money
+from marketplace.common.transitions import transition_apply
 
 # Licence types allowed to buy personal consumer NPLs on this platform.
 ALLOWED_LICENCE_TYPES = frozenset({"national_amc", "local_amc", "financial_investment_company"})
@@ -83,15 +84,7 @@ class BuyerNotEligible(DomainError):
 
 
 def _transition(auction: Auction, name: str) -> str:
-    allowed, target = AUCTION_TRANSITIONS[name]
-    if auction.status not in allowed:
-        raise InvalidState(
-            f"Cannot {name} an auction that is {auction.status}.",
-            extra={"current_status": auction.status},
-        )
-    previous = auction.status
-    auction.status = target
-    return previous
+    return transition_apply(auction, table=AUCTION_TRANSITIONS, name=name, noun="an auction")
 
 
 def _schedule(task: str, auction_id: int, at: dt.datetime) -> None:

@@ -20,6 +20,7 @@ from listings.models import (
 from listings.services import tape_import
 from marketplace.audit.services import record
 from marketplace.common.errors import DomainError, Forbidden, InvalidState, ValidationFailed
+from marketplace.common.transitions import transition_apply
 
 EDITABLE_FIELDS = ("title", "description", "currency", "cut_off_date")
 
@@ -29,15 +30,7 @@ def _locked(package_id: int) -> Package:
 
 
 def _transition(package: Package, name: str) -> str:
-    allowed, target = PACKAGE_TRANSITIONS[name]
-    if package.status not in allowed:
-        raise InvalidState(
-            f"Cannot {name.replace('_', ' ')} a package that is {package.status}.",
-            extra={"current_status": package.status},
-        )
-    previous = package.status
-    package.status = target
-    return previous
+    return transition_apply(package, table=PACKAGE_TRANSITIONS, name=name, noun="a package")
 
 
 def _validate_terms(currency: str | None, cut_off_date: dt.date | None) -> dict[str, list[str]]:
