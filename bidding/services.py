@@ -87,6 +87,29 @@ def _transition(auction: Auction, name: str) -> str:
     return transition_apply(auction, table=AUCTION_TRANSITIONS, name=name, noun="an auction")
 
 
+def _deposit_settle(
+    registration: Registration, *, auction: Auction, actor, status: str, reason: str = ""
+) -> None:
+    """A held deposit becomes applied or released; ``deposit.<status>`` is recorded. The caller
+    holds the auction row lock and the registration's."""
+    registration.deposit_status = status
+    registration.save(update_fields=["deposit_status"])
+    data = {
+        "registration_id": registration.pk,
+        "buyer_id": registration.buyer_id,
+        "amount": registration.deposit_amount,
+    }
+    if reason:
+        data["reason"] = reason
+    record(
+        action=f"deposit.{status}",
+        object_type="auction",
+        object_id=auction.pk,
+        actor=actor,
+        data=data,
+    )
+
+
 def _schedule(task: str, auction_id: int, at: dt.datetime) -> None:
     """Enqueue a timed task after commit; the beat sweeper re-finds it if the message is lost."""
 
@@ -277,29 +300,17 @@ def auction_close(*, auction_id: int) -> CloseResult:
             auction.winning_bid = best
             auction.winner_id = best.buyer_id
         auction.save()
-        registrations = list(
-            Registration.objects.select_for_update().filter(auction=auction).order_by("pk")
-        )
-        for registration in registrations:
-            if registration.deposit_status != DepositStatus.HELD:
-                continue
-            if awarded and registration.buyer_id == best.buyer_id:
-                registration.deposit_status = DepositStatus.APPLIED
-                action = "deposit.applied"
-            else:
-                registration.deposit_status = DepositStatus.RELEASED
-                action = "deposit.released"
-            registration.save(update_fields=["deposit_status"])
-            record(
-                action=action,
-                object_type="auction",
-                object_id=auction.pk,
+        for registration in (
+            Registration.objects.select_for_update()
+            .filter(auction=auction, deposit_status=DepositStatus.HELD)
+            .order_by("pk")
+        ):
+            won = awarded and registration.buyer_id == best.buyer_id
+            _deposit_settle(
+                registration,
+                auction=auction,
                 actor=None,
-                data={
-                    "registration_id": registration.pk,
-                    "buyer_id": registration.buyer_id,
-                    "amount": registration.deposit_amount,
-                },
+                status=DepositStatus.APPLIED if won else DepositStatus.RELEASED,
             )
         if not awarded:
             listing_services.package_transition(
@@ -349,19 +360,12 @@ def auction_cancel(*, actor, auction_id: int, reason: str = "") -> Auction:
             .filter(auction=auction, deposit_status=DepositStatus.HELD)
             .order_by("pk")
         ):
-            registration.deposit_status = DepositStatus.RELEASED
-            registration.save(update_fields=["deposit_status"])
-            record(
-                action="deposit.released",
-                object_type="auction",
-                object_id=auction.pk,
+            _deposit_settle(
+                registration,
+                auction=auction,
                 actor=actor,
-                data={
-                    "registration_id": registration.pk,
-                    "buyer_id": registration.buyer_id,
-                    "amount": registration.deposit_amount,
-                    "reason": "cancelled",
-                },
+                status=DepositStatus.RELEASED,
+                reason="cancelled",
             )
         listing_services.package_transition(
             actor=actor,
