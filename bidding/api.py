@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from bidding import selectors, services
 from bidding.filters import AuctionFilter
-from bidding.models import Auction, AuctionFormat, AuctionStatus, Registration
+from bidding.models import Auction, Registration
 from bidding.serializers import (
     AuctionCreateSerializer,
     AuctionSerializer,
@@ -23,7 +23,7 @@ from bidding.serializers import (
 )
 from listings.selectors import package_visible_to
 from marketplace.common.errors import NotFound
-from marketplace.common.permissions import IsBidder, IsDisposalOfficer, IsPlatform, is_platform
+from marketplace.common.permissions import IsBidder, IsDisposalOfficer, IsPlatform
 from marketplace.common.schema import problems
 
 BID_ERRORS = problems(
@@ -40,82 +40,10 @@ BID_ERRORS = problems(
 )
 
 
-def auction_representation(auction: Auction, user) -> dict:
-    """The auction as the caller may see it (API.md, Auctions)."""
-    org_id = user.organization_id
-    platform = is_platform(user)
-    seller = auction.seller_id == org_id
-    registration = None
-    if not (platform or seller):
-        registration = selectors.registration_of(auction=auction, organization_id=org_id)
-    insider = platform or seller or registration is not None
-    english = auction.format == AuctionFormat.ENGLISH
-    leading = auction.leading_bid
-    minimum_next = None
-    if english and auction.status in (AuctionStatus.SCHEDULED, AuctionStatus.OPEN):
-        minimum_next = (
-            auction.starting_price
-            if leading is None
-            else auction.current_price + auction.min_increment
-        )
-    reserve_met = None
-    if english:
-        reserve_met = leading is not None and (
-            auction.reserve_price is None or auction.current_price >= auction.reserve_price
-        )
-    winner = None
-    if (
-        auction.status == AuctionStatus.CLOSED
-        and auction.winner_id is not None
-        and (platform or seller or auction.winner_id == org_id)
-    ):
-        winner = {
-            "id": auction.winner_id,
-            "name": auction.winner.name,
-            "price": str(auction.winning_bid.amount),
-        }
-    data = {
-        "id": auction.pk,
-        "package": auction.package_id,
-        "seller": auction.seller_id,
-        "format": auction.format,
-        "status": auction.status,
-        "outcome": auction.outcome or None,
-        "starts_at": auction.starts_at,
-        "ends_at": auction.ends_at,
-        "original_ends_at": auction.original_ends_at,
-        "starting_price": auction.starting_price if insider else None,
-        "min_increment": auction.min_increment if insider else None,
-        "deposit_amount": auction.deposit_amount,
-        "soft_close_seconds": auction.soft_close_seconds,
-        "extension_seconds": auction.extension_seconds,
-        "payment_window_hours": auction.payment_window_hours,
-        "bid_count": auction.bid_count,
-        "current_price": auction.current_price if (english and insider) else None,
-        "minimum_next_bid": minimum_next if insider else None,
-        "reserve_met": reserve_met if insider else None,
-        "is_leading": bool(
-            leading is not None
-            and auction.leading_buyer_id == org_id
-            and not seller
-            and (english or auction.status == AuctionStatus.CLOSED)
-        ),
-        "registration": (
-            {
-                "id": registration.pk,
-                "status": registration.status,
-                "deposit_status": registration.deposit_status,
-            }
-            if registration is not None
-            else None
-        ),
-        "winner": winner,
-        "closed_at": auction.closed_at,
-        "created_at": auction.created_at,
-    }
-    data["reserve_price"] = auction.reserve_price
-    out = AuctionSerializer(data).data
-    if not (platform or seller):
+def auction_representation(auction: Auction, user, registration=selectors.LOOK_UP) -> dict:
+    view = selectors.auction_view(user=user, auction=auction, registration=registration)
+    out = AuctionSerializer(view).data
+    if "reserve_price" not in view:
         out.pop("reserve_price")  # never shown to buyers
     return out
 
@@ -155,7 +83,10 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response([auction_representation(a, request.user) for a in page])
+        registrations = selectors.registrations_of_caller(user=request.user, auctions=page)
+        return self.get_paginated_response(
+            [auction_representation(a, request.user, registrations.get(a.pk)) for a in page]
+        )
 
     def retrieve(self, request, *args, **kwargs):
         return Response(auction_representation(self._auction(), request.user))
@@ -258,44 +189,11 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             )
             return Response(BidSerializer(bid).data, status=status.HTTP_201_CREATED)
         auction = self._auction()
-        rows = self._visible_bids(request.user, auction)
+        rows = BidListItemSerializer(
+            selectors.bids_visible_to(user=request.user, auction=auction), many=True
+        ).data
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(page)
-
-    def _visible_bids(self, user, auction: Auction) -> list[dict]:
-        org_id = user.organization_id
-        platform = is_platform(user)
-        seller = auction.seller_id == org_id
-        closed = auction.status in (AuctionStatus.CLOSED, AuctionStatus.CANCELLED)
-        bids = list(selectors.bids_of(auction=auction))
-        # API.md: after close everyone who may see a sealed auction sees all its bids.
-        revealed = auction.format == AuctionFormat.SEALED and auction.status == AuctionStatus.CLOSED
-        if not (platform or seller or revealed) and (
-            selectors.registration_of(auction=auction, organization_id=org_id) is None
-        ):
-            raise services.NotRegistered("Register for the auction to see its bids.")
-        if auction.format == AuctionFormat.SEALED and not closed:
-            if seller:
-                bids = []
-            elif not platform:
-                bids = [b for b in bids if b.buyer_id == org_id]
-        aliases: dict[int, str] = {}
-        for bid in bids:  # "Bidder N" in order of first bid
-            aliases.setdefault(bid.buyer_id, f"Bidder {len(aliases) + 1}")
-        out = []
-        for bid in bids:
-            name = bid.buyer.name if (platform or seller) else aliases[bid.buyer_id]
-            out.append(
-                {
-                    "id": bid.pk,
-                    "amount": str(bid.amount),
-                    "placed_at": bid.placed_at,
-                    "sequence": bid.sequence,
-                    "bidder": name,
-                    "mine": bid.buyer_id == org_id,
-                }
-            )
-        return BidListItemSerializer(out, many=True).data
 
 
 class ConfirmDepositView(APIView):
