@@ -29,11 +29,7 @@ def registrations_visible_to(*, user, auction: Auction) -> QuerySet[Registration
 
 
 def bids_of(*, auction: Auction) -> QuerySet[Bid]:
-    return (
-        Bid.objects.filter(auction=auction)
-        .select_related("buyer", "registration")
-        .order_by("sequence")
-    )
+    return Bid.objects.filter(auction=auction).select_related("buyer").order_by("sequence")
 
 
 def auctions_due_to_open() -> list[int]:
