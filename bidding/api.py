@@ -205,8 +205,6 @@ class ConfirmDepositView(APIView):
         responses={200: RegistrationSerializer, **problems(401, 403, 404, 409)},
     )
     def post(self, request, pk: int):
-        if not Registration.objects.filter(pk=pk).exists():
-            raise NotFound("No such registration.")
         registration = services.registration_confirm_deposit(actor=request.user, registration_id=pk)
         registration = Registration.objects.select_related("buyer").get(pk=registration.pk)
         return Response(RegistrationSerializer(registration).data)

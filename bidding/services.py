@@ -450,9 +450,13 @@ def registration_confirm_deposit(*, actor, registration_id: int) -> Registration
     """Platform confirms a buyer's deposit: pending_deposit -> approved, deposit held.
     Locks the auction row, then the registration."""
     with transaction.atomic():
-        auction_id = Registration.objects.values_list("auction_id", flat=True).get(
-            pk=registration_id
+        auction_id = (
+            Registration.objects.filter(pk=registration_id)
+            .values_list("auction_id", flat=True)
+            .first()
         )
+        if auction_id is None:
+            raise NotFound("No such registration.")
         Auction.objects.select_for_update().get(pk=auction_id)
         registration = Registration.objects.select_for_update().get(pk=registration_id)
         auction = registration.auction

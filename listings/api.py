@@ -27,9 +27,9 @@ from listings.serializers import (
     TapeAcceptedSerializer,
     TapeUploadSerializer,
 )
-from listings.services.tape_import import detect_file_type
+from listings.services.packages import TapeTooLarge
 from marketplace.common.csv import streaming_csv_response
-from marketplace.common.errors import DomainError, Forbidden, NotFound
+from marketplace.common.errors import Forbidden, NotFound
 from marketplace.common.permissions import (
     IsCompliance,
     IsDisposalOfficer,
@@ -38,17 +38,6 @@ from marketplace.common.permissions import (
 from marketplace.common.schema import problems
 
 ACTION_ERRORS = problems(400, 401, 403, 404, 409)
-
-
-class UnsupportedFileType(DomainError):
-    status_code = 400
-    code = "unsupported_file_type"
-    default_detail = "Loan tapes are CSV (UTF-8) or XLSX files."
-
-
-class PayloadTooLarge(DomainError):
-    status_code = 413
-    code = "payload_too_large"
 
 
 @extend_schema_view(
@@ -228,21 +217,13 @@ class PackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
         if not (is_seller and request.user.role == "disposal_officer"):
             raise Forbidden("Only the seller uploads its loan tape.")
-        limit = settings.LOAN_TAPE_MAX_BYTES
-        if int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-            raise PayloadTooLarge(f"Loan tapes are limited to {limit} bytes.")
+        # Refused before the body is read; the service checks the stored file itself.
+        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.LOAN_TAPE_MAX_BYTES:
+            raise TapeTooLarge()
         data = TapeUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
-        if upload.size > limit:
-            raise PayloadTooLarge(f"Loan tapes are limited to {limit} bytes.")
-        head = upload.read(512)
-        upload.seek(0)
-        file_type = detect_file_type(upload.name, head)
-        if file_type is None:
-            raise UnsupportedFileType()
         tape = services.loan_tape_upload(
-            actor=request.user, package_id=package.pk, upload=upload, file_type=file_type
+            actor=request.user, package_id=package.pk, upload=data.validated_data["file"]
         )
         return Response({"id": tape.pk, "status": tape.status}, status=status.HTTP_202_ACCEPTED)
 

@@ -8,6 +8,7 @@ import datetime as dt
 import shutil
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from listings.models import (
@@ -116,9 +117,36 @@ def _jsonable(value):
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
-def loan_tape_upload(*, actor, package_id: int, upload, file_type: str) -> LoanTapeImport:
+class UnsupportedFileType(DomainError):
+    status_code = 400
+    code = "unsupported_file_type"
+    default_detail = "Loan tapes are CSV (UTF-8) or XLSX files."
+
+
+class TapeTooLarge(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+    def __init__(self) -> None:
+        super().__init__(f"Loan tapes are limited to {settings.LOAN_TAPE_MAX_BYTES} bytes.")
+
+
+def loan_tape_upload(
+    *, actor, package_id: int, upload, file_type: str | None = None
+) -> LoanTapeImport:
     """Store an uploaded tape and queue its import (after commit). Replaces any earlier tape
-    once it succeeds; until then the previous tape and summary stay as they are."""
+    once it succeeds; until then the previous tape and summary stay as they are.
+
+    Refuses files over ``LOAN_TAPE_MAX_BYTES`` (413) and anything but CSV or XLSX, told by
+    name and leading bytes unless ``file_type`` is given (400 ``unsupported_file_type``)."""
+    if upload.size > settings.LOAN_TAPE_MAX_BYTES:
+        raise TapeTooLarge()
+    if file_type is None:
+        head = upload.read(512)
+        upload.seek(0)
+        file_type = tape_import.detect_file_type(upload.name, head)
+        if file_type is None:
+            raise UnsupportedFileType()
     target = tape_import.new_upload_path(file_type)
     # Uploaded files over FILE_UPLOAD_MAX_MEMORY_SIZE are already on disk: move, don't copy.
     temporary = getattr(upload, "temporary_file_path", None)
