@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.db import transaction
 
-from bidding.models import Auction, AuctionOutcome, Registration
+from bidding.models import Auction, AuctionOutcome, DepositStatus, Registration
 from marketplace.audit.services import record
 from settlement.models import Settlement
 
@@ -25,8 +26,8 @@ def settlement_open(*, auction: Auction) -> Settlement:
     registration = Registration.objects.get(pk=bid.registration_id)
     deposit = (
         min(registration.deposit_amount, bid.amount)
-        if registration.deposit_status in ("applied", "held")
-        else 0
+        if registration.deposit_status in (DepositStatus.APPLIED, DepositStatus.HELD)
+        else Decimal(0)
     )
     with transaction.atomic():
         settlement = Settlement.objects.create(
