@@ -31,6 +31,7 @@ import os
 import re
 import time
 import uuid
+from decimal import Decimal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,19 +42,29 @@ from django.utils import timezone
 
 from listings import tape_format
 from listings.models import LoanTapeImport, Package, PackageStatus, TapeStatus
-from listings.services import disclosure
+from listings.services import disclosure, tape_fast
 from marketplace.audit.services import record
 from marketplace.common.errors import DomainError, InvalidState
 
 logger = logging.getLogger(__name__)
 
 MAX_ERRORS_KEPT = 1000
+# Balance = principal + interest + fees is stored in a money column: below 10^16 like each part.
+BALANCE_LIMIT = "1e16"
+BALANCE_TOO_LARGE = (
+    "the balance (outstanding_principal + accrued_interest + fees_and_penalties) must be "
+    "below 10^16"
+)
+TOTAL_TOO_LARGE = "the tape's total balance must be below 10^16, as the package's totals are"
 CHUNK = 1 << 20
 PROGRESS_EVERY_ROWS = 50_000
 XLSX_MAGIC = b"PK\x03\x04"
 # A value PostgreSQL's parsers refuse during COPY. ``cursor.copy()`` is not wrapped by Django's
 # error translation, so psycopg's own class is raised there, not ``django.db.DataError``.
 COPY_DATA_ERRORS = (DataError, psycopg.errors.DataError)
+# What PostgreSQL's typed COPY of the fast path may refuse: a value its parsers reject
+# (2019-02-30), a duplicate loan id (the unique index), a balance too large for its column.
+FAST_PATH_DB_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 
 class TapeRejected(Exception):
@@ -425,7 +436,12 @@ def _copy_file(table: str, names: str, options: str, csv_path: Path, progress: _
 
 
 def _collect_errors(
-    cursor, table: str, checks: list[tuple[str, str]], loan_id: str, s_loan_id: str
+    cursor,
+    table: str,
+    checks: list[tuple[str, str]],
+    loan_id: str,
+    s_loan_id: str,
+    balance_sql: str | None = None,
 ) -> None:
     """Run the per-cell checks and the duplicate-id check; raise TapeRejected on any error."""
     errors: list[dict] = []
@@ -446,6 +462,16 @@ def _collect_errors(
                     if len(errors) < MAX_ERRORS_KEPT:
                         code, _, message = cell.partition("|")
                         errors.append(_error(line + 1, name, code, message))
+    if balance_sql:  # rows whose cells are valid but whose balance overflows its column
+        cursor.execute(
+            f"SELECT line FROM {table} WHERE {balance_sql} ORDER BY line"  # noqa: S608
+        )
+        for (line,) in cursor.fetchall():
+            total += 1
+            if len(errors) < MAX_ERRORS_KEPT:
+                errors.append(
+                    _error(line + 1, "outstanding_principal", "invalid_value", BALANCE_TOO_LARGE)
+                )
     # Duplicate loan ids: every occurrence after the first is an error.
     cursor.execute(
         f"""
@@ -512,13 +538,30 @@ def _validate(cursor, positions: dict[str, int], package: Package) -> None:
     The cells are checked as written, not as PostgreSQL's parsers would read them: those also
     accept ``20191231``, ``Dec 31 2019``, ``1e3``, ``1_000`` or ``yes``, which the format does not.
     """
+    checks = _checks_sql(positions, package)
     _collect_errors(
         cursor,
         "tape_cells",
-        _checks_sql(positions, package),
+        checks,
         _cell(positions, "loan_id"),
         _cell(positions, "loan_id", alias="s."),
+        _balance_overflow_sql(positions, dict(checks)),
     )
+
+
+def _balance_overflow_sql(positions: dict[str, int], checks: dict[str, str]) -> str | None:
+    """SQL true for a row whose amounts are each valid but whose balance (their sum) does not
+    fit the loan table's money column; NULL-safe, and casts only cells that passed."""
+    amounts = [
+        n
+        for n in ("outstanding_principal", "accrued_interest", "fees_and_penalties")
+        if n in positions
+    ]
+    if not amounts:
+        return None
+    valid = " AND ".join(f"({checks[n]}) IS NULL" for n in amounts)
+    total = " + ".join(f"COALESCE({_cell(positions, n)}::numeric, 0)" for n in amounts)
+    return f"CASE WHEN {valid} THEN {total} >= {BALANCE_LIMIT} ELSE false END"
 
 
 def _fast_checks(positions: dict[str, int], package: Package) -> str:
@@ -599,6 +642,57 @@ class _FastPathMiss(Exception):
     pass
 
 
+def _load_fast(cursor, tape, package, header, positions, csv_path, progress) -> int | None:
+    """The rows loaded by the fast path, or None when it misses (nothing of it remains)."""
+    try:
+        with transaction.atomic():  # a savepoint: a miss rolls back only this attempt
+            rows = tape_fast.load(
+                cursor,
+                csv_path=csv_path,
+                positions=positions,
+                width=len(header),
+                package=package,
+                tape=tape,
+                hash_key=borrower_hash_key(),
+                progress=progress,
+            )
+            if not rows:  # an empty tape is reported by the SQL path
+                raise tape_fast.Miss("no rows")
+    except (tape_fast.Miss, DataError, IntegrityError, *FAST_PATH_DB_ERRORS) as exc:
+        logger.info("tape import %s takes the SQL path: %s", tape.pk, str(exc)[:200])
+        return None
+    return rows
+
+
+def _load_sql(cursor, tape, package, header, positions, csv_path, progress, clock) -> int:
+    """Stage the cells as text, check every rule in SQL, insert; TapeRejected on any error."""
+    staging = _staging_table(tape)
+    _load_staging(cursor, header, csv_path, progress, staging)
+    clock.lap("copy")
+    cursor.execute(f"SELECT count(*) FROM {staging}")  # noqa: S608  (an id, not input)
+    (rows,) = cursor.fetchone()
+    tape.rows_total = rows
+    progress.rows = rows
+    progress.flush()
+    if rows == 0:
+        raise TapeRejected([_error(2, None, "empty_tape", "the tape has no loan rows")])
+    ipad, opad = _hmac_pads()
+    pads = {"ipad": ipad, "opad": opad}
+    # One parallel pass checks every row as written and loads it. Otherwise the full
+    # validation reports every error (or, for a tape that is valid once trimmed, passes)
+    # and the rows are loaded from the trimmed cells.
+    if not _insert_fast(cursor, positions, package, tape, rows, pads, staging):
+        clock.lap("sql_fast_path_missed")
+        _validate(cursor, positions, package)
+        clock.lap("validate")
+        cursor.execute(_insert_sql(positions, package, tape), pads)
+    clock.lap("insert")
+    # Never committed: the staging table (raw borrower ids) goes before the commit; a
+    # rollback anywhere above undoes its creation.
+    cursor.execute(f"DROP TABLE {staging} CASCADE")
+    return rows
+
+
 def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
     """Runs inside the import transaction; returns the number of loans loaded."""
     package = Package.objects.select_for_update().get(pk=tape.package_id)
@@ -620,38 +714,25 @@ def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
         cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
         # Aggregates over a million rows (duplicates, disclosure) hash in memory, not on disk.
         cursor.execute("SET LOCAL work_mem = '256MB'")
-        staging = _staging_table(tape)
-        _load_staging(cursor, header, csv_path, progress, staging)
-        clock.lap("copy")
-        cursor.execute(f"SELECT count(*) FROM {staging}")  # noqa: S608  (an id, not input)
-        (rows,) = cursor.fetchone()
+        # Common case: a clean tape is checked and hashed in this process and COPYed typed
+        # into the loan table in one pass. Anything else goes to the SQL path, which decides
+        # and reports every error.
+        rows = _load_fast(cursor, tape, package, header, positions, csv_path, progress)
+        clock.lap("fast_load" if rows else "fast_path_missed")
+        if rows is None:
+            rows = _load_sql(cursor, tape, package, header, positions, csv_path, progress, clock)
         tape.rows_total = rows
         progress.rows = rows
         progress.flush()
-        if rows == 0:
-            raise TapeRejected([_error(2, None, "empty_tape", "the tape has no loan rows")])
-        ipad, opad = _hmac_pads()
-        pads = {"ipad": ipad, "opad": opad}
-        # Common case: one pass checks every row as written and loads it. Otherwise the full
-        # validation reports every error (or, for a tape that is valid once trimmed, passes)
-        # and the rows are loaded from the trimmed cells.
-        if not _insert_fast(cursor, positions, package, tape, rows, pads, staging):
-            clock.lap("fast_path_missed")
-            _validate(cursor, positions, package)
-            clock.lap("validate")
-            cursor.execute(_insert_sql(positions, package, tape), pads)
-        clock.lap("insert")
         if package.current_tape_id is not None:  # the previous good tape's loans go now
             cursor.execute(
                 "DELETE FROM listings_loan WHERE tape_import_id = %s", [package.current_tape_id]
             )
         clock.lap("delete_previous")
-        # Never committed: the staging table (raw borrower ids) goes before the commit; a
-        # rollback anywhere above undoes its creation.
-        cursor.execute(f"DROP TABLE {staging} CASCADE")
-        clock.lap("drop_staging")
     disclosure.package_compute_disclosure(package=package, tape=tape)
     clock.lap("disclosure")
+    if package.total_balance >= Decimal(BALANCE_LIMIT):  # every total is at most this one
+        raise TapeRejected([_error(0, None, "invalid_value", TOTAL_TOO_LARGE)])
     package.current_tape = tape
     package.save()
     clock.log()

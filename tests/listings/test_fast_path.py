@@ -1,4 +1,4 @@
-"""The one-pass load of a clean tape and the full validation it falls back to.
+"""The SQL path's one-pass load of a clean tape and the full validation it falls back to.
 
 A clean tape is checked and loaded by one INSERT ... SELECT; anything that pass does not accept
 as written goes through the full validation, which either reports every error or, for cells
