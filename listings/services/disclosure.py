@@ -17,6 +17,15 @@ DPD_BUCKETS = ["0-89", "90-180", "181-365", "366-730", "731-1095", "1096+"]
 BALANCE_BUCKETS = ["0-5000", "5000-20000", "20000-50000", "50000-100000", "100000+"]
 DIMENSIONS = ["days_past_due", "balance", "region", "product_type", "vintage", "legal_status"]
 
+# Planner costs that keep it from spreading a million-row scan over the cores (the defaults
+# assume a busy server with many sessions; an import is one big query on its own).
+PARALLEL_SETTINGS = (
+    "parallel_setup_cost",
+    "parallel_tuple_cost",
+    "min_parallel_table_scan_size",
+    "min_parallel_index_scan_size",
+)
+
 # Bucket numbers (indexes into the lists above): integer keys hash and compare cheaply.
 _DPD_SQL = """CASE WHEN days_past_due <= 89 THEN 0 WHEN days_past_due <= 180 THEN 1
     WHEN days_past_due <= 365 THEN 2 WHEN days_past_due <= 730 THEN 3
@@ -41,27 +50,35 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
         # A few tens of thousands of groups: hashing them in memory beats sorting a million
         # rows (which spills to disk); the import's work_mem leaves room for both aggregates.
         cursor.execute("SET LOCAL enable_sort = off")
+        # The keys and products are computed by the scan, which runs on every core (parallel
+        # workers see this transaction's own new rows); only the hashing is left to one.
+        for setting in PARALLEL_SETTINGS:
+            cursor.execute(f"SET LOCAL {setting} = 0")
         # Fine groups first (one hash aggregate over the loans), then one roll-up of those
         # groups per dimension plus the grand total (GROUPING SETS over a few tens of
         # thousands of rows), so only about sixty rows come back to Python.
         cursor.execute(
             f"""
             WITH g AS (
-                SELECT {_DPD_SQL} AS dpd, {_BALANCE_SQL} AS bal, region, product_type,
-                       extract(year FROM origination_date)::int AS vintage, legal_status,
-                       count(*) AS n, sum(outstanding_principal) AS p,
-                       sum(accrued_interest) AS i, sum(fees_and_penalties) AS f,
-                       sum(balance) AS b, sum(days_past_due * balance) AS dpd_b,
-                       COALESCE(sum(borrower_age * balance), 0) AS age_b,
-                       COALESCE(sum(balance) FILTER (WHERE borrower_age IS NOT NULL), 0)
-                           AS age_bal
-                FROM listings_loan WHERE tape_import_id = %s
+                SELECT dpd, bal, region, product_type, vintage, legal_status,
+                       count(*) AS n, sum(p) AS p, sum(i) AS i, sum(f) AS f,
+                       sum(dpd_b) AS dpd_b, COALESCE(sum(age_b), 0) AS age_b,
+                       COALESCE(sum(age_bal), 0) AS age_bal
+                FROM (
+                    SELECT {_DPD_SQL} AS dpd, {_BALANCE_SQL} AS bal, region, product_type,
+                           date_part('year', origination_date)::int AS vintage, legal_status,
+                           outstanding_principal AS p, accrued_interest AS i,
+                           fees_and_penalties AS f, days_past_due * balance AS dpd_b,
+                           borrower_age * balance AS age_b,
+                           CASE WHEN borrower_age IS NOT NULL THEN balance END AS age_bal
+                    FROM listings_loan WHERE tape_import_id = %s
+                ) loans
                 GROUP BY 1, 2, 3, 4, 5, 6
             )
             SELECT GROUPING(dpd, bal, region, product_type, vintage, legal_status),
                    dpd, bal, region, product_type, vintage, legal_status,
-                   sum(n)::bigint, sum(p), sum(i), sum(f), sum(b), sum(dpd_b), sum(age_b),
-                   sum(age_bal)
+                   sum(n)::bigint, sum(p), sum(i), sum(f), sum(p + i + f), sum(dpd_b),
+                   sum(age_b), sum(age_bal)
             FROM g
             GROUP BY GROUPING SETS ((dpd), (bal), (region), (product_type), (vintage),
                                     (legal_status), ())
@@ -80,6 +97,8 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
         )
         (borrowers, max_borrower) = cursor.fetchone()
         cursor.execute("SET LOCAL enable_sort = on")
+        for setting in PARALLEL_SETTINGS:
+            cursor.execute(f"SET LOCAL {setting} TO DEFAULT")
 
     zero = Decimal(0)
     count = 0

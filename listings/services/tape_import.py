@@ -31,8 +31,8 @@ import os
 import re
 import time
 import uuid
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
