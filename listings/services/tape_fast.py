@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import queue
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +32,8 @@ from psycopg.copy import QueuedLibpqWriter
 
 from listings import tape_format
 
-BLOCK = 4 << 20  # bytes of CSV per Arrow block: about 25,000 rows of a typical tape
+WRITER_QUEUE = 64  # pieces of at most 128 KiB waiting for the connection: 8 MiB at most
+BLOCK = 1 << 20  # bytes of CSV per Arrow block (~6,500 rows); Arrow reads a few ahead
 DECIMAL = pa.decimal128(20, 2)  # principal + interest + fees of up to 16 integer digits each
 
 # The loan table's columns in the order the COPY sends them.
@@ -67,6 +69,16 @@ _PATTERNS = {
     "date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",  # validity left to the typed COPY
     "age": r"^(1[89]|[2-9][0-9]|100)$",  # borrower_age 18..100
 }
+
+
+class _BoundedWriter(QueuedLibpqWriter):
+    """psycopg's queued writer (a thread sends while this one prepares the next block) with a
+    short queue: when PostgreSQL is the slower side, this process waits instead of buffering
+    the rest of the tape in memory (psycopg queues up to 1024 pieces of 128 KiB)."""
+
+    def __init__(self, cursor) -> None:
+        super().__init__(cursor)
+        self._queue = queue.Queue(maxsize=WRITER_QUEUE)
 
 
 class Miss(Exception):
@@ -220,7 +232,7 @@ def load(
     statement = f"COPY listings_loan ({', '.join(COPY_COLUMNS)}) FROM STDIN WITH (FORMAT csv)"
     raw_cursor = getattr(cursor, "cursor", cursor)  # psycopg's, under Django's wrapper
     try:
-        with raw_cursor.copy(statement, writer=QueuedLibpqWriter(raw_cursor)) as copy:
+        with raw_cursor.copy(statement, writer=_BoundedWriter(raw_cursor)) as copy:
             rows = _copy_batches(
                 copy, csv_path, positions, width, columns, package, tape, digest_all, progress
             )
