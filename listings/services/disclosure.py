@@ -54,6 +54,9 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
         # workers see this transaction's own new rows); only the hashing is left to one.
         for setting in PARALLEL_SETTINGS:
             cursor.execute(f"SET LOCAL {setting} = 0")
+        # The tape's rows through the (tape_import, loan_id) index, never a scan of every
+        # tape's loans (the statistics of a tape loaded in this transaction are unknown).
+        cursor.execute("SET LOCAL enable_seqscan = off")
         # Fine groups first (one hash aggregate over the loans), then one roll-up of those
         # groups per dimension plus the grand total (GROUPING SETS over a few tens of
         # thousands of rows), so only about sixty rows come back to Python.
@@ -97,6 +100,7 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
         )
         (borrowers, max_borrower) = cursor.fetchone()
         cursor.execute("SET LOCAL enable_sort = on")
+        cursor.execute("SET LOCAL enable_seqscan = on")
         for setting in PARALLEL_SETTINGS:
             cursor.execute(f"SET LOCAL {setting} TO DEFAULT")
 
