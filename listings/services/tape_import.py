@@ -1,21 +1,28 @@
-"""Loan tape upload and import: streamed, validated in SQL, loaded with COPY, all or nothing.
+"""Loan tape upload and import: streamed, validated, loaded with COPY, all or nothing.
 
 Pipeline of one import (``loan_tape_process``, run by a Celery task):
 
 1. XLSX is first converted, row by row, to a CSV file (openpyxl read-only mode).
 2. The header is checked in Python: PII columns (``pii_not_allowed``), required columns
    (``missing_column``), duplicates.
-3. In one transaction: the file is streamed in 1 MiB chunks, checked as UTF-8 on the way
-   (``invalid_encoding`` with its line), into ``COPY`` of a temporary staging table of text
-   columns. Every rule of the format is then checked by one SQL scan of the staging table, and
-   duplicate loan ids by one aggregate. Any error: the transaction rolls back, nothing is
-   imported, and the import is marked failed with every error counted and the first 1000 kept.
-4. Otherwise ``INSERT ... SELECT`` casts the rows into ``listings_loan``, borrower ids become
-   HMAC-SHA256 digests computed in SQL, the package's previous loans are deleted, the summary
-   and stratification are computed in SQL and stored, and the import is marked succeeded, all in
-   that same transaction. A failed upload therefore never touches the previous good tape.
+3. In one transaction, the fast path first (``tape_fast``): the file is read in blocks by
+   Arrow's CSV reader, each block checked by vectorised rules at least as strict as the
+   format's, borrower ids hashed (HMAC-SHA256) in this process, and the block COPYed typed into
+   ``listings_loan`` by a writer thread. A clean tape is loaded that way in one pass.
+4. Anything the fast path does not take (a stricter rule missed, a malformed row, a value the
+   typed COPY refuses, a duplicate loan id) rolls its savepoint back, and the SQL path decides:
+   the file is streamed in 1 MiB chunks, checked as UTF-8 on the way (``invalid_encoding`` with
+   its line), into ``COPY`` of an unlogged staging table of text columns; every rule of the
+   format is checked by SQL over it, and duplicate loan ids by one aggregate. Any error: the
+   transaction rolls back, nothing is imported, and the import is marked failed with every
+   error counted and the first 1000 kept. Otherwise ``INSERT ... SELECT`` casts the rows into
+   ``listings_loan`` with the HMAC computed in SQL.
+5. Then the package's previous loans are deleted, the summary and stratification are computed
+   in SQL and stored, and the import is marked succeeded, all in that same transaction. A
+   failed upload therefore never touches the previous good tape.
 
-Memory stays flat: the file is never held in memory, and rows never become Python objects.
+Memory stays flat: the file is never held in memory (a few MiB blocks at a time, with bounded
+queues), and in the SQL path rows never become Python objects.
 """
 
 from __future__ import annotations
