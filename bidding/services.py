@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
+import psycopg
 from celery import current_app
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from bidding.models import (
@@ -31,7 +33,15 @@ from bidding.models import (
 )
 from listings import services as listing_services
 from listings.models import Package
-from marketplace.audit.services import record
+from marketplace.audit.models import AuditEvent
+from marketplace.audit.services import (
+    EVENT_INSERT_SQL,
+    STREAM_HEAD_SQL,
+    event_insert_params,
+    event_next,
+    record,
+    stream_for,
+)
 from marketplace.common.errors import (
     Conflict,
     DomainError,
@@ -490,7 +500,76 @@ def registration_confirm_deposit(*, actor, registration_id: int) -> Registration
 # --------------------------------------------------------------------------- bids
 
 
-def _refuse_early(snapshot: Auction, value: Decimal) -> None:
+class _Snapshot(NamedTuple):
+    """The caller's registration with its auction as they are now (unlocked): one read."""
+
+    status: str
+    format: str
+    starting_price: Decimal
+    min_increment: Decimal
+    current_price: Decimal | None
+    registration_id: int | None
+    registration_status: str | None
+    alias_number: int | None
+
+
+class _Locked(NamedTuple):
+    """The auction's row as read under its lock: only what the rules need."""
+
+    status: str
+    format: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    starting_price: Decimal
+    min_increment: Decimal
+    current_price: Decimal | None
+    leading_bid_id: int | None
+    leading_buyer_id: int | None
+    bid_count: int
+    soft_close_seconds: int
+    extension_seconds: int
+
+
+_BIGINT_MAX = 2**63 - 1
+# The bid path is the hottest of the API: plain SQL of just the columns it needs, so a bid costs
+# few round trips and little ORM work (docs/BENCHMARKS.md, "Bidding").
+_SNAPSHOT_SQL = """
+    SELECT a.status, a.format, a.starting_price, a.min_increment, a.current_price,
+           r.id, r.status, r.alias_number
+    FROM bidding_auction a
+    LEFT JOIN bidding_registration r ON r.auction_id = a.id AND r.buyer_id = %s
+    WHERE a.id = %s
+"""
+_LOCK_SQL = """
+    SELECT status, format, starts_at, ends_at, starting_price, min_increment, current_price,
+           leading_bid_id, leading_buyer_id, bid_count, soft_close_seconds, extension_seconds
+    FROM bidding_auction WHERE id = %s FOR UPDATE
+"""
+# After the lock, in a statement of its own (so it sees every event the previous holder
+# committed): the head of the auction's audit stream, and an id for the bid. Both go into the
+# bid's audit event, which is hashed before the write. A bid refused under the lock leaves its
+# id unused: ids may have gaps, as a rolled-back insert always left one; sequences have none.
+_HEAD_SQL = (
+    "SELECT nextval(pg_get_serial_sequence('bidding_bid', 'id')), head.sequence, head.hash "  # noqa: S608
+    f"FROM (SELECT 1) one LEFT JOIN ({STREAM_HEAD_SQL}) head ON true"
+)
+_NEW_BID_SQL = """new_bid AS (
+    INSERT INTO bidding_bid
+        (id, auction_id, registration_id, buyer_id, placed_by_id, amount, placed_at, sequence)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+)"""
+# Re-checked here, after the lock: the alias may have been given since the unlocked read. The
+# count sees every alias of the auction committed before the lock was granted.
+_ALIAS_SQL = """alias AS (
+    UPDATE bidding_registration SET alias_number = 1 + (
+        SELECT count(*) FROM bidding_registration
+        WHERE auction_id = %s AND alias_number IS NOT NULL
+    )
+    WHERE id = %s AND alias_number IS NULL
+)"""
+
+
+def _refuse_early(snapshot: _Snapshot, value: Decimal) -> None:
     """Refusals decided from an unlocked read, so the hot path of a contested auction does not
     queue on its row lock just to be told no. Only facts that never revert are used: a closed or
     cancelled auction stays so, and an English price only rises, so a bid below the minimum of
@@ -508,7 +587,14 @@ def _refuse_early(snapshot: Auction, value: Decimal) -> None:
 def bid_place(*, actor, auction_id: int, amount) -> Bid:
     """Place a bid. One transaction: lock the auction row, re-check status and time on the
     server clock, apply the rules of API.md, extend on soft close, assign the next gapless
-    sequence, update the price and leader, audit. Every refusal raises and changes nothing."""
+    sequence, update the price and leader, audit. Every refusal raises and changes nothing.
+
+    Round trips of an accepted bid: the unlocked read of registration and auction; BEGIN; the
+    row lock with the head of the auction's audit stream and the bid's id (``_bid_lock``); one
+    statement that inserts the bid, updates the auction (and the bidder's alias on its first
+    English bid) and appends the ``bid.placed`` event (``_bid_write``); COMMIT. Every writer of
+    the auction's stream holds the auction's row lock, which serialises the chain (DESIGN.md:
+    no global lock on the hot path)."""
     org = actor.organization
     if org is None or org.kind != "buyer":
         raise Forbidden("Only bidders of buyer organisations bid.")
@@ -522,35 +608,41 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
         raise InvalidValue("amount must be positive.", errors={"amount": ["Must be positive."]})
     if org.eligibility != "approved":
         raise BuyerNotEligible(f"Your organisation's eligibility is {org.eligibility}.")
+    if not 0 < auction_id <= _BIGINT_MAX:  # no such id can exist
+        raise NotFound("No such auction.")
 
-    # One read: the caller's registration with the auction as it is now (unlocked).
-    registration = (
-        Registration.objects.filter(auction_id=auction_id, buyer_id=org.pk)
-        .select_related("auction")
-        .first()
-    )
-    if registration is None:
-        if not Auction.objects.filter(pk=auction_id).exists():
-            raise NotFound("No such auction.")
+    # One read: the auction as it is now (unlocked) with the caller's registration, if any.
+    with connection.cursor() as cursor:
+        cursor.execute(_SNAPSHOT_SQL, [org.pk, auction_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("No such auction.")
+    snapshot = _Snapshot(*row)
+    if snapshot.registration_id is None:
         raise NotRegistered()
-    if registration.status != RegistrationStatus.APPROVED:
+    if snapshot.registration_status != RegistrationStatus.APPROVED:
         raise DepositNotConfirmed()
-    _refuse_early(registration.auction, value)
+    _refuse_early(snapshot, value)
 
+    stream = stream_for("auction", auction_id)
     with transaction.atomic():
-        # No select_related here: when the lock waited for another bid to commit, PostgreSQL
-        # re-reads the locked auction row but not joined rows, so a joined leading bid would
-        # be stale. The leader is read by its own statement after the lock.
-        auction = Auction.objects.select_for_update().get(pk=auction_id)
+        auction, bid_id, head = _bid_lock(auction_id=auction_id, stream=stream)
         now = timezone.now()  # after the lock: the order of the lock is the order of bids
-        _open_if_due(auction, now)
+        if auction.status == AuctionStatus.SCHEDULED:  # rare: the first bid opens it
+            full = Auction.objects.get(pk=auction_id)  # already locked by this transaction
+            if _open_if_due(full, now):  # which appended auction.opened to the stream
+                auction = auction._replace(status=full.status)
+                with connection.cursor() as cursor:
+                    cursor.execute(STREAM_HEAD_SQL, [stream])
+                    head = cursor.fetchone()
         if auction.status != AuctionStatus.OPEN or not (auction.starts_at <= now < auction.ends_at):
             # Not "status": that key of a problem body is the HTTP status (RFC 9457).
             raise AuctionNotOpen(
                 extra={"current_status": auction.status, "ends_at": auction.ends_at.isoformat()}
             )
 
-        if auction.format == AuctionFormat.ENGLISH:
+        english = auction.format == AuctionFormat.ENGLISH
+        if english:
             if auction.leading_buyer_id == org.pk:
                 raise AlreadyLeading()
             minimum = (
@@ -563,61 +655,121 @@ def bid_place(*, actor, auction_id: int, amount) -> Bid:
         if value < minimum:
             raise BidTooLow(f"The minimum bid is {minimum}.", extra={"minimum_bid": str(minimum)})
 
-        sequence = auction.bid_count + 1
-        bid = Bid.objects.create(
-            auction=auction,
-            registration=registration,
-            buyer_id=org.pk,
-            placed_by=actor,
-            amount=value,
-            placed_at=now,
-            sequence=sequence,
-        )
-        auction.bid_count = sequence
-        fields = ["bid_count"]
-        if auction.format == AuctionFormat.ENGLISH:
-            auction.current_price = value
-            auction.leading_bid = bid
-            auction.leading_buyer_id = org.pk
-            fields += ["current_price", "leading_bid", "leading_buyer"]
-            if registration.alias_number is None:  # read before the lock: re-read under it
-                registration.refresh_from_db(fields=["alias_number"])
-            if registration.alias_number is None:
-                taken = Registration.objects.filter(
-                    auction=auction, alias_number__isnull=False
-                ).count()
-                registration.alias_number = taken + 1
-                registration.save(update_fields=["alias_number"])
-        elif auction.leading_bid_id is None or value > auction.leading_bid.amount:
-            auction.leading_bid = bid  # sealed: the highest, ties to the earliest
-            auction.leading_buyer_id = org.pk
-            fields += ["leading_bid", "leading_buyer"]
-
-        extended_from = None
+        if english or auction.leading_bid_id is None:
+            leads = True
+        else:  # sealed: the highest, ties to the earliest
+            leads = value > Bid.objects.values_list("amount", flat=True).get(
+                pk=auction.leading_bid_id
+            )
+        ends_at = auction.ends_at
         if auction.soft_close_seconds and auction.ends_at - now <= dt.timedelta(
             seconds=auction.soft_close_seconds
         ):
             new_end = now + dt.timedelta(seconds=auction.extension_seconds)
             if new_end > auction.ends_at:
-                extended_from = auction.ends_at
-                auction.ends_at = new_end
-                fields.append("ends_at")
-        auction.save(update_fields=fields)
-        record(
+                ends_at = new_end
+
+        sequence = auction.bid_count + 1
+        event = event_next(
+            stream=stream,
+            head=head,
             action="bid.placed",
             object_type="auction",
-            object_id=auction.pk,
+            object_id=auction_id,
             actor=actor,
-            data={"bid_id": bid.pk, "sequence": sequence, "amount": value, "placed_at": now},
-            stream_locked=True,  # the auction row lock already serialises this stream
+            data={"bid_id": bid_id, "sequence": sequence, "amount": value, "placed_at": now},
         )
-        if extended_from is not None:
+        _bid_write(
+            auction_id=auction_id,
+            bid=(bid_id, auction_id, snapshot.registration_id, org.pk, actor.pk, value, now),
+            sequence=sequence,
+            current_price=value if english else None,
+            leading_buyer_id=org.pk if leads else None,
+            ends_at=ends_at if ends_at != auction.ends_at else None,
+            alias_registration_id=(
+                snapshot.registration_id if english and snapshot.alias_number is None else None
+            ),
+            event=event,
+        )
+        if ends_at != auction.ends_at:
             record(
                 action="auction.extended",
                 object_type="auction",
-                object_id=auction.pk,
+                object_id=auction_id,
                 actor=None,
-                data={"from": extended_from, "to": auction.ends_at, "bid_id": bid.pk},
+                data={"from": auction.ends_at, "to": ends_at, "bid_id": bid_id},
             )
-            _schedule(CLOSE_TASK, auction.pk, auction.ends_at)
+            _schedule(CLOSE_TASK, auction_id, ends_at)
+    bid = Bid(
+        id=bid_id,
+        auction_id=auction_id,
+        registration_id=snapshot.registration_id,
+        buyer_id=org.pk,
+        placed_by_id=actor.pk,
+        amount=value,
+        placed_at=now,
+        sequence=sequence,
+    )
+    bid._state.adding = False
+    bid._state.db = connection.alias
     return bid
+
+
+def _bid_lock(*, auction_id: int, stream: str) -> tuple[_Locked, int, tuple[int, str] | None]:
+    """Lock the auction's row (only its own columns: when the lock waited for another bid to
+    commit, PostgreSQL re-reads the locked row but not joined rows, so anything joined would be
+    stale), then read ``_HEAD_SQL``. With psycopg's client-side binding (Django's default) the
+    two statements go in one message, one round trip; PostgreSQL still runs them one after the
+    other, each with its own snapshot. Returns the row, the bid's id and the stream's head."""
+    with connection.cursor() as cursor:
+        if isinstance(cursor.cursor, psycopg.ClientCursor):
+            cursor.execute(f"{_LOCK_SQL};\n{_HEAD_SQL}", [auction_id, stream])
+            auction = _Locked(*cursor.fetchone())
+            cursor.nextset()
+        else:  # server-side binding: one statement per message
+            cursor.execute(_LOCK_SQL, [auction_id])
+            auction = _Locked(*cursor.fetchone())
+            cursor.execute(_HEAD_SQL, [stream])
+        bid_id, head_sequence, head_hash = cursor.fetchone()
+    return auction, bid_id, (head_sequence, head_hash) if head_sequence is not None else None
+
+
+def _bid_write(
+    *,
+    auction_id: int,
+    bid: tuple,
+    sequence: int,
+    current_price: Decimal | None,
+    leading_buyer_id: int | None,
+    ends_at: dt.datetime | None,
+    alias_registration_id: int | None,
+    event: AuditEvent,
+) -> None:
+    """One statement, under the auction's row lock: insert the bid (its id, auction,
+    registration, buyer, placed_by, amount, placed_at) with ``sequence``; set the auction's
+    ``bid_count`` to the sequence, and its price (``current_price``), leader (the bid and
+    ``leading_buyer_id``) and end (``ends_at``) where given; give the registration
+    ``alias_registration_id`` the next alias number of the auction if it has none yet; and
+    append the bid's audit ``event`` (prepared with ``event_next``)."""
+    sets = ["bid_count = %s"]
+    params: list = [*bid, sequence, sequence]
+    if current_price is not None:
+        sets.append("current_price = %s")
+        params.append(current_price)
+    if leading_buyer_id is not None:
+        sets += ["leading_bid_id = %s", "leading_buyer_id = %s"]
+        params += [bid[0], leading_buyer_id]
+    if ends_at is not None:
+        sets.append("ends_at = %s")
+        params.append(ends_at)
+    params.append(auction_id)
+    parts = [
+        _NEW_BID_SQL,
+        f"updated AS (UPDATE bidding_auction SET {', '.join(sets)} WHERE id = %s)",  # noqa: S608
+    ]
+    if alias_registration_id is not None:
+        parts.append(_ALIAS_SQL)
+        params += [auction_id, alias_registration_id]
+    params += event_insert_params(event)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} {EVENT_INSERT_SQL}", params)

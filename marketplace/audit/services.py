@@ -14,6 +14,21 @@ from django.utils import timezone
 from marketplace.audit.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
+_INSERT_COLUMNS = (
+    "stream",
+    "sequence",
+    "occurred_at",
+    "actor_user_id",
+    "actor_username",
+    "actor_organization_id",
+    "actor_organization_name",
+    "action",
+    "object_type",
+    "object_id",
+    "data",
+    "prev_hash",
+    "hash",
+)
 
 
 def _json_default(value: Any) -> Any:
@@ -113,6 +128,63 @@ def stream_for(object_type: str, object_id: Any) -> str:
     return f"{object_type}:{object_id}"
 
 
+# The last event of a stream: (sequence, hash), or no row for an empty stream (``event_next``
+# takes it as ``head``). Callers on the hot path embed it and EVENT_INSERT_SQL in statements of
+# their own.
+STREAM_HEAD_SQL = (
+    "SELECT sequence, hash FROM audit_auditevent WHERE stream = %s ORDER BY sequence DESC LIMIT 1"
+)
+EVENT_INSERT_SQL = (
+    "INSERT INTO audit_auditevent (stream, sequence, occurred_at, actor_user_id, actor_username,"
+    " actor_organization_id, actor_organization_name, action, object_type, object_id, data,"
+    " prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def event_next(
+    *,
+    stream: str,
+    head: tuple[int, str] | None,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    actor: Any = None,
+    organization: Any = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """The event that follows ``head`` (the stream's last ``(sequence, hash)``, None when the
+    stream is empty), hashed but not saved. The caller must hold what serialises the stream's
+    writers from reading ``head`` until the event is inserted (see ``record``)."""
+    if organization is None and actor is not None:
+        organization = getattr(actor, "organization", None)
+    sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    event = AuditEvent(
+        stream=stream,
+        sequence=sequence,
+        occurred_at=timezone.now(),
+        actor_user_id=getattr(actor, "pk", None),
+        actor_username=getattr(actor, "username", "") or "",
+        actor_organization_id=getattr(organization, "pk", None),
+        actor_organization_name=getattr(organization, "name", "") or "",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        data=normalize_data(data),
+        prev_hash=prev_hash,
+    )
+    event.hash = hash_of(event)
+    return event
+
+
+def event_insert_params(event: AuditEvent) -> list[Any]:
+    """The parameters of ``EVENT_INSERT_SQL`` for a prepared event (``event_next``): callers
+    on the hot path insert it with plain SQL, possibly as part of a larger statement, inside
+    their transaction (the ORM's ``save`` costs more than the rest of the append)."""
+    values = [getattr(event, column) for column in _INSERT_COLUMNS]
+    values[_INSERT_COLUMNS.index("data")] = connection.ops.adapt_json_value(event.data, None)
+    return values
+
+
 def record(
     *,
     action: str,
@@ -139,36 +211,23 @@ def record(
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must be called inside transaction.atomic()")
     stream = stream or stream_for(object_type, object_id)
-    if organization is None and actor is not None:
-        organization = getattr(actor, "organization", None)
-    data = normalize_data(data)
-    if not stream_locked:
-        with connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        if not stream_locked:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"audit:{stream}"]
             )
-    last = (
-        AuditEvent.objects.filter(stream=stream)
-        .order_by("-sequence")
-        .values_list("sequence", "hash")
-        .first()
-    )
-    sequence, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-    event = AuditEvent(
+        cursor.execute(STREAM_HEAD_SQL, [stream])
+        head = cursor.fetchone()
+    event = event_next(
         stream=stream,
-        sequence=sequence,
-        occurred_at=timezone.now(),
-        actor_user_id=getattr(actor, "pk", None),
-        actor_username=getattr(actor, "username", "") or "",
-        actor_organization_id=getattr(organization, "pk", None),
-        actor_organization_name=getattr(organization, "name", "") or "",
+        head=head,
         action=action,
         object_type=object_type,
-        object_id=str(object_id),
+        object_id=object_id,
+        actor=actor,
+        organization=organization,
         data=data,
-        prev_hash=prev_hash,
     )
-    event.hash = hash_of(event)
     event.save(force_insert=True)
     return event
 
