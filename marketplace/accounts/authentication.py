@@ -5,8 +5,10 @@ can send such bytes, and bad input must never get a 500 (API.md, Conventions).""
 from __future__ import annotations
 
 import binascii
+from functools import cache
 from hmac import compare_digest
 
+from django.db import connection
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
@@ -14,6 +16,61 @@ from knox.crypto import hash_token
 from knox.models import AuthToken
 from knox.settings import CONSTANTS
 from rest_framework.exceptions import AuthenticationFailed
+
+from marketplace.accounts.models import Organization, User
+
+
+@cache
+def _token_query() -> tuple[str, list[tuple]]:
+    """The SQL of ``AuthToken.objects.filter(token_key=...).select_related("user",
+    "user__organization")``, written once: every request runs this query, and building it
+    through the ORM cost more CPU than running it. Returns the SQL and, per model, its column
+    names and database converters (none today; applied if a field ever has one)."""
+    parts = []
+    selected = []
+    for model, alias in ((AuthToken, "t"), (User, "u"), (Organization, "o")):
+        fields = model._meta.concrete_fields
+        converters = [
+            connection.ops.get_db_converters(f.get_col(alias)) + f.get_db_converters(connection)
+            for f in fields
+        ]
+        parts.append((model, [f.attname for f in fields], converters))
+        selected += [f"{alias}.{connection.ops.quote_name(f.column)}" for f in fields]
+    token_user = AuthToken._meta.get_field("user").column
+    user_organization = User._meta.get_field("organization").column
+    sql = (
+        f"SELECT {', '.join(selected)} FROM {AuthToken._meta.db_table} t "  # noqa: S608
+        f"JOIN {User._meta.db_table} u ON u.{User._meta.pk.column} = t.{token_user} "
+        f"LEFT JOIN {Organization._meta.db_table} o "
+        f"ON o.{Organization._meta.pk.column} = u.{user_organization} "
+        "WHERE t.token_key = %s"
+    )
+    return sql, parts
+
+
+def _tokens_with_user(token_key: str) -> list[AuthToken]:
+    """The tokens of ``token_key``, each with its user and the user's organisation loaded."""
+    sql, parts = _token_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_key])
+        rows = cursor.fetchall()
+    tokens = []
+    for row in rows:
+        instances = []
+        start = 0
+        for model, names, converters in parts:
+            values = list(row[start : start + len(names)])
+            start += len(names)
+            for i, field_converters in enumerate(converters):
+                for converter in field_converters:
+                    values[i] = converter(values[i], None, connection)
+            pk = values[names.index(model._meta.pk.attname)]
+            instances.append(None if pk is None else model.from_db(connection.alias, names, values))
+        token, user, organization = instances
+        User._meta.get_field("organization").set_cached_value(user, organization)
+        AuthToken._meta.get_field("user").set_cached_value(token, user)
+        tokens.append(token)
+    return tokens
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
@@ -29,10 +86,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
             digest = hash_token(text)
         except (UnicodeDecodeError, TypeError, ValueError, binascii.Error) as exc:
             raise AuthenticationFailed("Invalid token.") from exc
-        candidates = AuthToken.objects.filter(
-            token_key=text[: CONSTANTS.TOKEN_KEY_LENGTH]
-        ).select_related("user", "user__organization")
-        for auth_token in candidates:
+        for auth_token in _tokens_with_user(text[: CONSTANTS.TOKEN_KEY_LENGTH]):
             if not compare_digest(digest, auth_token.digest):
                 continue
             if auth_token.expiry is not None and auth_token.expiry < timezone.now():
