@@ -19,7 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=marketplace.settings \
     ENVIRONMENT=production \
     DATA_DIR=/app/var \
-    WEB_CONCURRENCY=3
+    WEB_CONCURRENCY=10
 
 WORKDIR /app
 
@@ -49,13 +49,15 @@ USER app
 
 EXPOSE 8000
 
-# gthread workers: each process serves several requests on threads. The number of processes
-# comes from WEB_CONCURRENCY (gunicorn reads it natively; 3 above). Options not given here can
-# be added at run time with gunicorn's GUNICORN_CMD_ARGS (options on this command line win).
+# sync workers, as make run starts them (marketplace/stack.py says why): one request at a time
+# per process, every request waiting in the one accept queue for the next free process. They
+# expect a buffering proxy in front (slow clients then never hold a process). The number of
+# processes comes from WEB_CONCURRENCY (gunicorn reads it natively; set above). Options not
+# given here can be added at run time with gunicorn's GUNICORN_CMD_ARGS (options on this
+# command line win).
 CMD ["gunicorn", "marketplace.wsgi:application", \
      "--bind", "0.0.0.0:8000", \
-     "--worker-class", "gthread", \
-     "--threads", "4", \
+     "--worker-class", "sync", \
      "--timeout", "120", \
      "--access-logfile", "-", \
      "--error-logfile", "-"]

@@ -1,8 +1,8 @@
 """Bidding benchmark: concurrent bids over HTTP against the floor of the stack.
 
     .venv/bin/python bench/bids.py [--seconds 20] [--clients 64] [--procs 4] [--warmup 3]
-                                   [--workers 4] [--threads 8] [--worker-connections 0]
-                                   [--keep]
+                                   [--workers 10] [--worker-class sync] [--threads 1]
+                                   [--worker-connections 0] [--keep-alive N] [--keep]
 
 One run, against the database and broker of the settings (embedded ones if DATABASE_URL /
 REDIS_URL are unset):
@@ -13,8 +13,10 @@ REDIS_URL are unset):
    increment 1.00, deposit 0); 64 (or ``--clients`` if more) approved buyer organisations
    (``national_amc``) with one bidder each, registered on every auction (deposit 0, so approved
    at once);
-2. gunicorn (``--workers`` x gthread ``--threads``, output in ``var/log/bench-bids-web.log``) on a
-   free 127.0.0.1 port; every bidder logs in through ``POST /api/v1/auth/token/``;
+2. gunicorn on a free 127.0.0.1 port, by default as ``make run`` starts it
+   (``marketplace.stack``: ``--workers`` sync workers, each connection closed after its answer),
+   or ``--worker-class gthread`` with ``--threads``; output in ``var/log/bench-bids-web.log``;
+   every bidder logs in through ``POST /api/v1/auth/token/``;
 3. a warm-up of ``GET /api/v1/me/`` (not counted), then three phases of ``--seconds`` each with
    ``--clients`` closed-loop clients (client i is bidder i):
    (a) all clients bid on the one hot auction;
@@ -34,14 +36,16 @@ REDIS_URL are unset):
    close messages are removed from the broker, unless ``--keep``. Rows stay.
 
 Load generator: ``--procs`` processes (spawned, not forked), each with its share of the clients
-as threads; each thread has its own persistent ``http.client.HTTPConnection`` (keep-alive) to
-127.0.0.1 (opened 10 ms apart, not in one burst) and times each request from send to the last
-byte of the answer. The processes start together on a shared start time and stop issuing at
-start + ``--seconds``; rates and latency percentiles count the answers that arrived within that
-window (those in flight at its end are only counted by status). Each process reports its own
-CPU time over the window, so the load generator's share of the cores is printed beside the
-server's (gunicorn, and the PostgreSQL backends serving it, found by their client ports), with
-how gunicorn's workers share the client connections.
+as threads; each thread has its own ``http.client.HTTPConnection`` (keep-alive) to 127.0.0.1
+(opened 10 ms apart, not in one burst) and times each request from send to the last byte of the
+answer. When the server closes the connection after an answer (sync workers always do), the
+next request opens a new one, inside its timing; the connections are counted as TCP connects.
+The processes start together on a shared start time and stop issuing at start + ``--seconds``;
+rates and latency percentiles count the answers that arrived within that window (those in
+flight at its end are only counted by status). Each process reports its own CPU time over the
+window, so the load generator's share of the cores is printed beside the server's (gunicorn,
+and the PostgreSQL backends serving it, found by their client ports), with how gunicorn's
+workers share the client connections.
 
 Targets: no 5xx at all; requests/s (a)/(c) >= 0.5 and (b)/(c) >= 0.6; p99 latency < 250 ms in
 every phase (nearest rank). PASS/FAIL is computed from the measurements of this run.
@@ -567,10 +571,18 @@ def child_env() -> dict[str, str]:
 
 
 def start_gunicorn(
-    port: int, workers: int, threads: int, log_path: Path, worker_connections: int = 0
+    port: int,
+    workers: int,
+    threads: int,
+    log_path: Path,
+    worker_connections: int = 0,
+    worker_class: str = "gthread",
+    keep_alive: int | None = None,
 ) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 (closed when the process is stopped)
     extra = ["--worker-connections", str(worker_connections)] if worker_connections else []
+    if keep_alive is not None:
+        extra += ["--keep-alive", str(keep_alive)]
     return subprocess.Popen(
         [
             sys.executable,
@@ -582,7 +594,7 @@ def start_gunicorn(
             "--workers",
             str(workers),
             "--worker-class",
-            "gthread",
+            worker_class,
             "--threads",
             str(threads),
             "--timeout",
@@ -863,17 +875,32 @@ def check_invariants(auction_ids: list[int]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from marketplace.stack import WEB_WORKERS  # make run's number of web processes
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients")
     parser.add_argument("--procs", type=int, default=4, help="load-generator processes")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=8, help="gthread threads per worker")
+    parser.add_argument(
+        "--workers", type=int, default=WEB_WORKERS, help="gunicorn workers (as make run)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="gthread threads per worker (sync: 1)"
+    )
     parser.add_argument(
         "--worker-connections",
         type=int,
         default=0,
         help="gunicorn --worker-connections (0: gunicorn's default, 1000)",
+    )
+    parser.add_argument(
+        "--worker-class",
+        default="sync",
+        choices=["gthread", "sync"],
+        help="gunicorn worker class (make run: sync; with --threads > 1 gunicorn runs gthread)",
+    )
+    parser.add_argument(
+        "--keep-alive", type=int, default=None, help="gunicorn --keep-alive (default: its own, 2)"
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="GET /me/ warm-up, seconds")
     parser.add_argument("--keep", action="store_true", help="leave the auctions open")
@@ -904,7 +931,10 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"bidding bench {now:%Y-%m-%d %H:%M:%S} UTC: {args.clients} clients in {args.procs} "
         f"processes, {args.seconds:g} s per phase; gunicorn {args.workers} workers x "
-        f"{args.threads} threads (gthread); PostgreSQL {pg_version} ({where}); "
+        f"{args.threads} threads ({args.worker_class}"
+        + (f", --keep-alive {args.keep_alive}" if args.keep_alive is not None else "")
+        + (f", --worker-connections {args.worker_connections}" if args.worker_connections else "")
+        + f"); PostgreSQL {pg_version} ({where}); "
         f"{os.cpu_count()} CPUs; Python {platform.python_version()}"
     )
 
@@ -920,7 +950,15 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     port = free_port()
-    proc = start_gunicorn(port, args.workers, args.threads, log_path, args.worker_connections)
+    proc = start_gunicorn(
+        port,
+        args.workers,
+        args.threads,
+        log_path,
+        args.worker_connections,
+        args.worker_class,
+        args.keep_alive,
+    )
     results: dict[str, dict] = {}
     try:
         wait_healthy(port, proc, log_path)

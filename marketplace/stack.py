@@ -26,6 +26,15 @@ from marketplace import embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+# gunicorn's sync workers: one request at a time per process, and the connection closed after
+# each answer, so every request waits in the kernel's single accept queue (first come, first
+# served) for the next free process. gthread workers keep each client's connection in the
+# process that accepted it, and processes accept unevenly, so the clients of the busiest one
+# waited 3-5 times the median (docs/BENCHMARKS.md, "Bidding"). Several processes per core, as
+# a request spends much of its time waiting for PostgreSQL. bench/bids.py runs the same.
+WEB_WORKERS = 10
+WEB_SERVER_OPTIONS = ("--worker-class", "sync")
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -73,7 +82,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--port", default=os.environ.get("PORT", "8000"), help="web port, or 'auto' for a free one"
     )
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "3")))
+    parser.add_argument(
+        "--workers", type=int, default=int(os.environ.get("WEB_WORKERS", str(WEB_WORKERS)))
+    )
     parser.add_argument("--then", help="run this command once ready, then stop the stack")
     args = parser.parse_args(argv)
 
@@ -116,10 +127,7 @@ def main(argv: list[str]) -> int:
             f"127.0.0.1:{port}",
             "--workers",
             str(args.workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
+            *WEB_SERVER_OPTIONS,
             "--timeout",
             "120",
             "--access-logfile",
