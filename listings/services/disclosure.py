@@ -50,8 +50,10 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
         # A few tens of thousands of groups: hashing them in memory beats sorting a million
         # rows (which spills to disk); the import's work_mem leaves room for both aggregates.
         cursor.execute("SET LOCAL enable_sort = off")
-        # The keys and products are computed by the scan, which runs on every core (parallel
-        # workers see this transaction's own new rows); only the hashing is left to one.
+        # The keys and products are computed in the scan, which PostgreSQL may spread over
+        # parallel workers (they see this transaction's own new rows) once it knows the tape's
+        # size; for a tape loaded in this very transaction it usually does not (its
+        # tape_import_id was never analysed, and ANALYZE here would serialise imports).
         for setting in PARALLEL_SETTINGS:
             cursor.execute(f"SET LOCAL {setting} = 0")
         # The tape's rows through the (tape_import, loan_id) index, never a scan of every
