@@ -50,10 +50,12 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
         # A few tens of thousands of groups: hashing them in memory beats sorting a million
         # rows (which spills to disk); the import's work_mem leaves room for both aggregates.
         cursor.execute("SET LOCAL enable_sort = off")
-        # The keys and products are computed in the scan, which PostgreSQL may spread over
-        # parallel workers (they see this transaction's own new rows) once it knows the tape's
-        # size; for a tape loaded in this very transaction it usually does not (its
-        # tape_import_id was never analysed, and ANALYZE here would serialise imports).
+        # The keys and products are computed in the scan, which PostgreSQL spreads over
+        # parallel workers (they see this transaction's own new rows) when it expects many
+        # rows. A tape loaded in this very transaction has an id the statistics have never
+        # seen, estimated at a handful of rows; written as ``(SELECT id)``, the id is a
+        # parameter, estimated at the average tape's size (ANALYZE instead would take a lock
+        # that serialises concurrent imports until commit).
         for setting in PARALLEL_SETTINGS:
             cursor.execute(f"SET LOCAL {setting} = 0")
         # The tape's rows through the (tape_import, loan_id) index, never a scan of every
@@ -76,7 +78,7 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
                            fees_and_penalties AS f, days_past_due * balance AS dpd_b,
                            borrower_age * balance AS age_b,
                            CASE WHEN borrower_age IS NOT NULL THEN balance END AS age_bal
-                    FROM listings_loan WHERE tape_import_id = %s
+                    FROM listings_loan WHERE tape_import_id = (SELECT %s)
                 ) loans
                 GROUP BY 1, 2, 3, 4, 5, 6
             )
@@ -94,7 +96,8 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
         cursor.execute(
             """
             SELECT count(*), max(total) FROM (
-                SELECT sum(balance) AS total FROM listings_loan WHERE tape_import_id = %s
+                SELECT sum(balance) AS total FROM listings_loan
+                WHERE tape_import_id = (SELECT %s)
                 GROUP BY borrower_hash
             ) b
             """,
