@@ -36,8 +36,8 @@ WRITER_QUEUE = 64  # pieces of at most 128 KiB waiting for the connection: 8 MiB
 BLOCK = 1 << 20  # bytes of CSV per Arrow block (~6,500 rows); Arrow reads a few ahead
 DECIMAL = pa.decimal128(20, 2)  # principal + interest + fees of up to 16 integer digits each
 
-# The loan table's columns in the order the COPY sends them.
-COPY_COLUMNS = (
+# The loan table's columns a tape fills, in the order both paths write them.
+LOAN_COLUMNS = (
     "package_id",
     "tape_import_id",
     "loan_id",
@@ -115,14 +115,22 @@ class _CheckedFile(io.RawIOBase):
         super().close()
 
 
-def _hasher(key: bytes):
-    """HMAC-SHA256 with the key's padded inner and outer states prepared once: equal to
-    ``hmac.new(key, msg, sha256).hexdigest()`` (tests check) at half its per-call cost."""
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC-SHA256's inner and outer padded keys (RFC 2104): the digest of a message is
+    ``sha256(opad + sha256(ipad + message))``, as ``hmac.new(key, message, sha256)`` computes it.
+    Used here and by the SQL path, which computes the same digest in PostgreSQL."""
     if len(key) > 64:
         key = hashlib.sha256(key).digest()
     key = key.ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def _hasher(key: bytes):
+    """HMAC-SHA256 with the key's padded inner and outer states prepared once: equal to
+    ``hmac.new(key, msg, sha256).hexdigest()`` (tests check) at half its per-call cost."""
+    ipad, opad = hmac_pads(key)
+    inner = hashlib.sha256(ipad)
+    outer = hashlib.sha256(opad)
 
     def digest_all(values: list[str]) -> list[str]:
         out = []
@@ -248,7 +256,7 @@ def load(
     columns = {c.name: c for c in tape_format.COLUMNS if c.name in positions}
     # Unquoted empty cells are NULL, but for classification (empty means unclassified).
     statement = (
-        f"COPY listings_loan ({', '.join(COPY_COLUMNS)}) FROM STDIN "
+        f"COPY listings_loan ({', '.join(LOAN_COLUMNS)}) FROM STDIN "
         "WITH (FORMAT csv, FORCE_NOT_NULL (classification))"
     )
     raw_cursor = getattr(cursor, "cursor", cursor)  # psycopg's, under Django's wrapper
@@ -307,7 +315,7 @@ def _copy_batches(
                 pc.fill_null(cell("classification"), ""),
                 cell("written_off"),
             ],
-            names=list(COPY_COLUMNS),
+            names=list(LOAN_COLUMNS),
         )
         copy.write(_csv_block(table))
         rows += n

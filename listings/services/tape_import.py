@@ -297,13 +297,9 @@ def _copy_error(exc: psycopg.Error, width: int) -> TapeRejected:
 
 
 def _hmac_pads() -> tuple[bytes, bytes]:
-    """HMAC-SHA256's inner and outer padded keys, so the digest is computed in SQL exactly as
+    """The borrower hash key's HMAC pads, so the digest is computed in SQL exactly as
     ``hmac.new(key, msg, sha256)`` computes it (tests check equality)."""
-    key = borrower_hash_key()
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+    return tape_fast.hmac_pads(borrower_hash_key())
 
 
 def borrower_hash_key() -> bytes:
@@ -394,12 +390,7 @@ def _insert_sql(
     fees = f"COALESCE({v('fees_and_penalties')}, 0)"
     principal, interest = v("outstanding_principal"), v("accrued_interest")
     return f"""
-        INSERT INTO listings_loan (
-            package_id, tape_import_id, loan_id, borrower_hash, product_type, currency,
-            origination_date, default_date, outstanding_principal, accrued_interest,
-            fees_and_penalties, balance, days_past_due, last_payment_date, last_payment_amount,
-            interest_rate, borrower_age, region, legal_status, classification, written_off
-        )
+        INSERT INTO listings_loan ({", ".join(tape_fast.LOAN_COLUMNS)})
         SELECT {package.pk}, {tape.pk}, {v("loan_id")},
             encode(sha256(%(opad)s::bytea || sha256(%(ipad)s::bytea
                 || convert_to({v("borrower_id")}, 'UTF8'))), 'hex'),
@@ -624,7 +615,7 @@ def _fast_checks(positions: dict[str, int], package: Package) -> str:
     return " AND ".join(parts) or "true"
 
 
-def _insert_fast(cursor, positions, package, tape, rows: int, pads: dict, table: str) -> bool:
+def _insert_one_pass(cursor, positions, package, tape, rows: int, pads: dict, table: str) -> bool:
     """Try the common case; True when every row went in, else nothing did.
 
     First one parallel scan counts the rows the strict checks refuse (a cast error counts as a
@@ -636,17 +627,24 @@ def _insert_fast(cursor, positions, package, tape, rows: int, pads: dict, table:
                 f"WHERE NOT COALESCE({_fast_checks(positions, package)}, false)"
             )
             if cursor.fetchone()[0]:
-                raise _FastPathMiss()
+                raise _OnePassMiss()
             cursor.execute(_insert_sql(positions, package, tape, source=table), pads)
             if cursor.rowcount != rows:
-                raise _FastPathMiss()
-    except (_FastPathMiss, DataError, IntegrityError, psycopg.errors.DataError):
+                raise _OnePassMiss()
+    except (_OnePassMiss, DataError, IntegrityError, psycopg.errors.DataError):
         return False
     return True
 
 
-class _FastPathMiss(Exception):
+class _OnePassMiss(Exception):
     pass
+
+
+def _rows_counted(tape: LoanTapeImport, progress: _Progress, rows: int) -> None:
+    """The tape's row count is known: on the import (saved with its outcome) and as progress."""
+    tape.rows_total = rows
+    progress.rows = rows
+    progress.flush()
 
 
 def _load_fast(cursor, tape, package, header, positions, csv_path, progress) -> int | None:
@@ -678,9 +676,7 @@ def _load_sql(cursor, tape, package, header, positions, csv_path, progress, cloc
     clock.lap("copy")
     cursor.execute(f"SELECT count(*) FROM {staging}")  # noqa: S608  (an id, not input)
     (rows,) = cursor.fetchone()
-    tape.rows_total = rows
-    progress.rows = rows
-    progress.flush()
+    _rows_counted(tape, progress, rows)  # before any rejection: the failed import reports it
     if rows == 0:
         raise TapeRejected([_error(2, None, "empty_tape", "the tape has no loan rows")])
     ipad, opad = _hmac_pads()
@@ -688,8 +684,8 @@ def _load_sql(cursor, tape, package, header, positions, csv_path, progress, cloc
     # One parallel pass checks every row as written and loads it. Otherwise the full
     # validation reports every error (or, for a tape that is valid once trimmed, passes)
     # and the rows are loaded from the trimmed cells.
-    if not _insert_fast(cursor, positions, package, tape, rows, pads, staging):
-        clock.lap("sql_fast_path_missed")
+    if not _insert_one_pass(cursor, positions, package, tape, rows, pads, staging):
+        clock.lap("one_pass_missed")
         _validate(cursor, positions, package)
         clock.lap("validate")
         cursor.execute(_insert_sql(positions, package, tape), pads)
@@ -725,12 +721,12 @@ def _load(tape: LoanTapeImport, csv_path: Path, progress: _Progress) -> int:
         # into the loan table in one pass. Anything else goes to the SQL path, which decides
         # and reports every error.
         rows = _load_fast(cursor, tape, package, header, positions, csv_path, progress)
-        clock.lap("fast_load" if rows else "fast_path_missed")
         if rows is None:
+            clock.lap("fast_path_missed")
             rows = _load_sql(cursor, tape, package, header, positions, csv_path, progress, clock)
-        tape.rows_total = rows
-        progress.rows = rows
-        progress.flush()
+        else:
+            clock.lap("fast_load")
+            _rows_counted(tape, progress, rows)
         if package.current_tape_id is not None:  # the previous good tape's loans go now
             cursor.execute(
                 "DELETE FROM listings_loan WHERE tape_import_id = %s", [package.current_tape_id]
