@@ -58,26 +58,33 @@ import contextlib
 import datetime as dt
 import http.client
 import json
-import math
 import multiprocessing as mp
 import os
 import platform
 import random
 import resource
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from benchlib import (  # bench/, this script's folder, is first on sys.path
+    BASE_DIR,
+    HOST,
+    free_port,
+    percentile,
+    say,
+    start_gunicorn,
+    stop_gunicorn,
+    verdict,
+    wait_healthy,
+)
+
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
 
-HOST = "127.0.0.1"  # the only host the load generator ever talks to
 PASSWORD = "Bench-bids-pw-2026!"  # noqa: S105  (throwaway bench accounts)
 BUYERS = 64
 OTHER_AUCTIONS = 100
@@ -94,22 +101,6 @@ TARGET_P99_MS = 250.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
 def cents(text: str) -> int:
     whole, _, frac = text.partition(".")
     return int(whole) * 100 + int((frac + "00")[:2])
@@ -117,12 +108,6 @@ def cents(text: str) -> int:
 
 def money(value: int) -> str:
     return f"{value // 100}.{value % 100:02d}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- load generator
@@ -559,70 +544,6 @@ def remove_scheduled_messages(auction_ids: list[int]) -> int:
 # --------------------------------------------------------------------------- server
 
 
-def child_env() -> dict[str, str]:
-    from django.conf import settings
-
-    env = dict(os.environ)
-    env["DJANGO_SETTINGS_MODULE"] = "marketplace.settings"
-    env["DATABASE_URL"] = settings.DATABASE_URL
-    env["REDIS_URL"] = settings.REDIS_URL
-    env["MARKETPLACE_QUIET"] = "1"
-    return env
-
-
-def start_gunicorn(
-    port: int,
-    workers: int,
-    threads: int,
-    log_path: Path,
-    worker_connections: int = 0,
-    worker_class: str = "gthread",
-    keep_alive: int | None = None,
-) -> subprocess.Popen:
-    log = open(log_path, "ab")  # noqa: SIM115 (closed when the process is stopped)
-    extra = ["--worker-connections", str(worker_connections)] if worker_connections else []
-    if keep_alive is not None:
-        extra += ["--keep-alive", str(keep_alive)]
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "marketplace.wsgi:application",
-            "--bind",
-            f"{HOST}:{port}",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            worker_class,
-            "--threads",
-            str(threads),
-            "--timeout",
-            "120",
-            # gunicorn 27 otherwise listens on ~/.gunicorn/gunicorn.ctl, shared with any other
-            # gunicorn on the machine (and removed by whichever stops first).
-            "--no-control-socket",
-            *extra,
-        ],
-        cwd=BASE_DIR,
-        env=child_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def stop_gunicorn(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def http_json(port: int, method: str, path: str, data: dict | None = None) -> tuple[int, dict]:
     conn = http.client.HTTPConnection(HOST, port, timeout=60)
     try:
@@ -640,18 +561,6 @@ def http_json(port: int, method: str, path: str, data: dict | None = None) -> tu
         return response.status, parsed
     finally:
         conn.close()
-
-
-def wait_healthy(port: int, proc: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {proc.returncode}; see {log_path}")
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            if http_json(port, "GET", "/healthz")[0] == 200:
-                return
-        time.sleep(0.3)
-    raise RuntimeError(f"gunicorn not healthy after {timeout:.0f}s; see {log_path}")
 
 
 def login_all(port: int, usernames: list[str]) -> list[str]:
@@ -950,15 +859,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     port = free_port()
-    proc = start_gunicorn(
-        port,
-        args.workers,
-        args.threads,
-        log_path,
-        args.worker_connections,
-        args.worker_class,
-        args.keep_alive,
-    )
+    options = ["--workers", str(args.workers), "--worker-class", args.worker_class]
+    options += ["--threads", str(args.threads), "--timeout", "120"]
+    if args.worker_connections:
+        options += ["--worker-connections", str(args.worker_connections)]
+    if args.keep_alive is not None:
+        options += ["--keep-alive", str(args.keep_alive)]
+    proc = start_gunicorn(port, log_path, options)
     results: dict[str, dict] = {}
     try:
         wait_healthy(port, proc, log_path)

@@ -30,13 +30,10 @@ import contextlib
 import csv
 import datetime as dt
 import json
-import math
 import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +42,19 @@ import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from benchlib import (  # bench/, this script's folder, is first on sys.path
+    BASE_DIR,
+    HOST,
+    child_env,
+    free_port,
+    percentile,
+    say,
+    start_gunicorn,
+    stop_gunicorn,
+    verdict,
+    wait_healthy,
+)
+
 if str(BASE_DIR) not in sys.path:
     sys.path.insert(0, str(BASE_DIR))
 
@@ -97,41 +106,8 @@ FLOOR_TYPES = {
 }
 
 
-def say(text: str) -> None:
-    print(text, flush=True)
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds:>9,.0f} rows/s"
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    """Nearest-rank percentile (p95 of 20 samples is the 19th smallest)."""
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def child_env() -> dict[str, str]:
-    """This process's environment, pinned to the very servers it uses."""
-    from django.conf import settings
-
-    env = dict(os.environ)
-    env["DJANGO_SETTINGS_MODULE"] = "marketplace.settings"
-    env["DATABASE_URL"] = settings.DATABASE_URL
-    env["REDIS_URL"] = settings.REDIS_URL
-    env["MARKETPLACE_QUIET"] = "1"
-    env.setdefault("LOG_LEVEL", "INFO")
-    return env
 
 
 # --------------------------------------------------------------------------- set-up
@@ -192,7 +168,7 @@ def run_import(import_id: int, work: Path, log_dir: Path) -> dict:
         proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(import_id)],
             cwd=BASE_DIR,
-            env=child_env(),
+            env=child_env(log_level="INFO"),
             stdout=out,
             stderr=err,
             stdin=subprocess.DEVNULL,
@@ -341,62 +317,13 @@ def http(url: str, *, data: dict | None = None, token: str | None = None) -> tup
         return response.status, response.read()
 
 
-def start_gunicorn(port: int, log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")  # noqa: SIM115 (closed when the process is stopped)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "marketplace.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            # gunicorn 27 otherwise listens on ~/.gunicorn/gunicorn.ctl, shared with any other
-            # gunicorn on the machine (and removed by whichever stops first).
-            "--no-control-socket",
-        ],
-        cwd=BASE_DIR,
-        env=child_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def stop_gunicorn(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-def wait_healthy(base: str, proc: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {proc.returncode}; see {log_path}")
-        with contextlib.suppress(OSError):
-            if http(f"{base}/healthz")[0] == 200:
-                return
-        time.sleep(0.3)
-    raise RuntimeError(f"gunicorn not healthy after {timeout:.0f}s; see {log_path}")
-
-
 def api_latency(package_id: int, username: str, log_dir: Path) -> dict[str, list[float]]:
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{HOST}:{port}"
     log_path = log_dir / "bench-import-gunicorn.log"
-    proc = start_gunicorn(port, log_path)
+    proc = start_gunicorn(port, log_path, ["--workers", "2"], log_level="INFO")
     try:
-        wait_healthy(base, proc, log_path)
+        wait_healthy(port, proc, log_path)
         _, body = http(
             f"{base}/api/v1/auth/token/", data={"username": username, "password": PASSWORD}
         )

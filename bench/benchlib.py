@@ -1,0 +1,113 @@
+"""What the benchmarks share: printing, percentiles, a free port, the environment of the
+processes they start, and a gunicorn started and stopped around a measurement."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"  # the only host the benchmarks ever talk to
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """Nearest-rank percentile (p95 of 20 samples is the 19th smallest); NaN for none."""
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def child_env(log_level: str | None = None) -> dict[str, str]:
+    """This process's environment, pinned to the very servers it uses (Django must be set up),
+    for the processes a benchmark starts; ``log_level`` as a default for LOG_LEVEL."""
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "marketplace.settings"
+    env["DATABASE_URL"] = settings.DATABASE_URL
+    env["REDIS_URL"] = settings.REDIS_URL
+    env["MARKETPLACE_QUIET"] = "1"
+    if log_level is not None:
+        env.setdefault("LOG_LEVEL", log_level)
+    return env
+
+
+def start_gunicorn(
+    port: int, log_path: Path, options: list[str], log_level: str | None = None
+) -> subprocess.Popen:
+    """gunicorn serving the project on HOST:port with ``options`` (workers, worker class, ...),
+    its output appended to ``log_path``, in a session of its own."""
+    log = open(log_path, "ab")  # noqa: SIM115  (closed by stop_gunicorn)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "marketplace.wsgi:application",
+            "--bind",
+            f"{HOST}:{port}",
+            # gunicorn 27 otherwise listens on ~/.gunicorn/gunicorn.ctl, shared with any other
+            # gunicorn on the machine (and removed by whichever stops first).
+            "--no-control-socket",
+            *options,
+        ],
+        cwd=BASE_DIR,
+        env=child_env(log_level),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    proc.log_file = log  # type: ignore[attr-defined]
+    return proc
+
+
+def stop_gunicorn(proc: subprocess.Popen, timeout: float = 30) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    proc.log_file.close()  # type: ignore[attr-defined]
+
+
+def wait_healthy(port: int, proc: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
+    """Return once ``GET /healthz`` answers 200; raise if gunicorn exits or never gets there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}; see {log_path}")
+        with (
+            contextlib.suppress(OSError, http.client.HTTPException),
+            urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=5) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"gunicorn not healthy after {timeout:.0f}s; see {log_path}")
