@@ -194,7 +194,6 @@ def record(
     organization: Any = None,
     data: dict[str, Any] | None = None,
     stream: str | None = None,
-    stream_locked: bool = False,
 ) -> AuditEvent:
     """Append one event to ``stream`` (default ``<object_type>:<object_id>``).
 
@@ -204,18 +203,15 @@ def record(
     other (no global lock, no global counter).
 
     ``actor`` is the acting user (or None for the system: workers, commands); ``organization``
-    defaults to the actor's organisation. ``stream_locked=True`` is for callers that already
-    hold a row lock serialising every writer of this stream (the aggregate's row): the advisory
-    lock would then be a redundant round trip.
+    defaults to the actor's organisation. (The bid path appends to an auction's stream with
+    ``event_next`` under the auction's row lock instead, which every writer of that stream
+    holds.)
     """
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must be called inside transaction.atomic()")
     stream = stream or stream_for(object_type, object_id)
     with connection.cursor() as cursor:
-        if not stream_locked:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"audit:{stream}"]
-            )
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"audit:{stream}"])
         cursor.execute(STREAM_HEAD_SQL, [stream])
         head = cursor.fetchone()
     event = event_next(
