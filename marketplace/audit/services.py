@@ -14,21 +14,8 @@ from django.utils import timezone
 from marketplace.audit.models import AuditEvent
 
 GENESIS_HASH = "0" * 64
-_INSERT_COLUMNS = (
-    "stream",
-    "sequence",
-    "occurred_at",
-    "actor_user_id",
-    "actor_username",
-    "actor_organization_id",
-    "actor_organization_name",
-    "action",
-    "object_type",
-    "object_id",
-    "data",
-    "prev_hash",
-    "hash",
-)
+# Every column of an event but its id, as the hot path's plain-SQL insert writes them.
+_INSERT_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
 
 
 def _json_default(value: Any) -> Any:
@@ -135,9 +122,8 @@ STREAM_HEAD_SQL = (
     "SELECT sequence, hash FROM audit_auditevent WHERE stream = %s ORDER BY sequence DESC LIMIT 1"
 )
 EVENT_INSERT_SQL = (
-    "INSERT INTO audit_auditevent (stream, sequence, occurred_at, actor_user_id, actor_username,"
-    " actor_organization_id, actor_organization_name, action, object_type, object_id, data,"
-    " prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(f.column for f in _INSERT_FIELDS)})"  # noqa: S608
+    f" VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))})"
 )
 
 
@@ -180,9 +166,10 @@ def event_insert_params(event: AuditEvent) -> list[Any]:
     """The parameters of ``EVENT_INSERT_SQL`` for a prepared event (``event_next``): callers
     on the hot path insert it with plain SQL, possibly as part of a larger statement, inside
     their transaction (the ORM's ``save`` costs more than the rest of the append)."""
-    values = [getattr(event, column) for column in _INSERT_COLUMNS]
-    values[_INSERT_COLUMNS.index("data")] = connection.ops.adapt_json_value(event.data, None)
-    return values
+    return [
+        field.get_db_prep_save(getattr(event, field.attname), connection)
+        for field in _INSERT_FIELDS
+    ]
 
 
 def record(
