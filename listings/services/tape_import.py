@@ -7,10 +7,11 @@ Pipeline of one import (``loan_tape_process``, run by a Celery task):
    (``missing_column``), duplicates.
 3. In one transaction, the fast path first (``tape_fast``): the file is read in blocks by
    Arrow's CSV reader, each block checked by vectorised rules at least as strict as the
-   format's, borrower ids hashed (HMAC-SHA256) in this process, and the block COPYed typed into
-   ``listings_loan`` by a writer thread. A clean tape is loaded that way in one pass.
-4. Anything the fast path does not take (a stricter rule missed, a malformed row, a value the
-   typed COPY refuses, a duplicate loan id) rolls its savepoint back, and the SQL path decides:
+   format's, borrower ids hashed (HMAC-SHA256) in this process, and the block typed by Arrow and
+   sent in binary COPY format into ``listings_loan`` by a writer thread. A clean tape is loaded
+   that way in one pass.
+4. Anything the fast path does not take (a stricter rule missed, a malformed row, a value
+   Arrow or PostgreSQL refuses, a duplicate loan id) rolls its savepoint back, and the SQL path decides:
    the file is streamed in 1 MiB chunks, checked as UTF-8 on the way (``invalid_encoding`` with
    its line), into ``COPY`` of an unlogged staging table of text columns; every rule of the
    format is checked by SQL over it, and duplicate loan ids by one aggregate. Any error: the
@@ -69,8 +70,8 @@ XLSX_MAGIC = b"PK\x03\x04"
 # A value PostgreSQL's parsers refuse during COPY. ``cursor.copy()`` is not wrapped by Django's
 # error translation, so psycopg's own class is raised there, not ``django.db.DataError``.
 COPY_DATA_ERRORS = (DataError, psycopg.errors.DataError)
-# What PostgreSQL's typed COPY of the fast path may refuse: a value its parsers reject
-# (2019-02-30), a duplicate loan id (the unique index), a balance too large for its column.
+# What PostgreSQL may refuse in the fast path's binary COPY: text it does not store (a NUL
+# character), a value outside a column's type, a duplicate loan id (the unique index).
 FAST_PATH_DB_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 

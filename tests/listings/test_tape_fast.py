@@ -250,7 +250,11 @@ MISSES = [
     ("interest_rate", "100000"),
     ("interest_rate", "1.23456"),
     ("origination_date", "31/12/2019"),
-    ("origination_date", "2019-02-30"),  # refused by PostgreSQL's typed COPY
+    ("origination_date", "2019-02-30"),  # refused by Arrow's conversion
+    ("origination_date", "2019-02-29"),
+    ("origination_date", "0000-01-01"),  # year 0: Arrow takes it, PostgreSQL does not
+    ("origination_date", "0999-12-31"),  # valid, but outside the fast rule
+    ("origination_date", "2019-13-01"),
     ("origination_date", "20180115"),
     ("origination_date", "2018-1-015"),
     ("origination_date", "Jan 15 2018"),
