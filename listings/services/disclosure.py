@@ -17,8 +17,8 @@ DPD_BUCKETS = ["0-89", "90-180", "181-365", "366-730", "731-1095", "1096+"]
 BALANCE_BUCKETS = ["0-5000", "5000-20000", "20000-50000", "50000-100000", "100000+"]
 DIMENSIONS = ["days_past_due", "balance", "region", "product_type", "vintage", "legal_status"]
 
-# Planner costs that keep it from spreading a million-row scan over the cores (the defaults
-# assume a busy server with many sessions; an import is one big query on its own).
+# Planner costs that keep it from spreading a million-row aggregate over the cores (the
+# defaults assume a busy server with many sessions; an import is one big query on its own).
 PARALLEL_SETTINGS = (
     "parallel_setup_cost",
     "parallel_tuple_cost",
@@ -34,6 +34,11 @@ _BALANCE_SQL = """CASE WHEN balance < 5000 THEN 0 WHEN balance < 20000 THEN 1
     WHEN balance < 50000 THEN 2 WHEN balance < 100000 THEN 3 ELSE 4 END"""
 
 
+# The first column of the totals' and the borrowers' rows (GROUPING() of the strata is 0-63).
+_TOTALS = -2
+_BORROWERS = -1
+
+
 def _money(value) -> str | None:
     if value is None:
         return None
@@ -43,67 +48,66 @@ def _money(value) -> str | None:
 def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> None:
     """Fill the package's summary fields and stratification from the tape's loans (no save).
 
-    One scan aggregates the loans by every stratification key at once, and those groups are
-    rolled up per dimension in SQL; every figure is an exact numeric sum, rounded once here. A
-    second aggregate over borrowers gives their count and the largest borrower exposure."""
+    One statement, three aggregates: the loans grouped by every stratification key at once and
+    rolled up per dimension, the summary's other sums, and the loans grouped by borrower for
+    their count and the largest borrower exposure. Every figure is an exact numeric sum,
+    rounded once here."""
     with connection.cursor() as cursor:
         # A few tens of thousands of groups: hashing them in memory beats sorting a million
-        # rows (which spills to disk); the import's work_mem leaves room for both aggregates.
+        # rows (which spills to disk); the import's work_mem leaves room for the hash aggregates.
         cursor.execute("SET LOCAL enable_sort = off")
-        # The keys and products are computed in the scan, which PostgreSQL spreads over
-        # parallel workers (they see this transaction's own new rows) when it expects many
-        # rows. A tape loaded in this very transaction has an id the statistics have never
-        # seen, estimated at a handful of rows; written as ``(SELECT id)``, the id is a
-        # parameter, estimated at the average tape's size (ANALYZE instead would take a lock
-        # that serialises concurrent imports until commit).
+        # The aggregates are the branches of a UNION ALL, which PostgreSQL runs at once in
+        # separate processes (a Parallel Append: parallel workers see this transaction's own
+        # new rows) when starting workers is free. Each branch is an aggregate that one
+        # process must finish on its own, so this keeps the cores busy where parallel scans
+        # under each aggregate would not.
         for setting in PARALLEL_SETTINGS:
             cursor.execute(f"SET LOCAL {setting} = 0")
         # The tape's rows through the (tape_import, loan_id) index, never a scan of every
         # tape's loans (the statistics of a tape loaded in this transaction are unknown).
         cursor.execute("SET LOCAL enable_seqscan = off")
-        # Fine groups first (one hash aggregate over the loans), then one roll-up of those
-        # groups per dimension plus the grand total (GROUPING SETS over a few tens of
-        # thousands of rows), so only about sixty rows come back to Python.
+        # Three branches, their rows told apart by the first column:
+        # - strata: fine groups first (one hash aggregate over the loans), then one roll-up of
+        #   those groups per dimension plus the grand total (GROUPING SETS over a few tens of
+        #   thousands of rows), so only about sixty rows come back to Python;
+        # - totals (one row): the sums only the summary needs, kept out of the fine groups;
+        # - borrowers (one row): their count and largest total (in the n and balance columns).
         cursor.execute(
             f"""
-            WITH g AS (
+            SELECT GROUPING(dpd, bal, region, product_type, vintage, legal_status),
+                   dpd, bal, region, product_type, vintage, legal_status,
+                   sum(n)::bigint, sum(b), sum(dpd_b), NULL, NULL, NULL, NULL, NULL
+            FROM (
                 SELECT dpd, bal, region, product_type, vintage, legal_status,
-                       count(*) AS n, sum(p) AS p, sum(i) AS i, sum(f) AS f,
-                       sum(dpd_b) AS dpd_b, COALESCE(sum(age_b), 0) AS age_b,
-                       COALESCE(sum(age_bal), 0) AS age_bal
+                       count(*) AS n, sum(balance) AS b, sum(days_past_due * balance) AS dpd_b
                 FROM (
                     SELECT {_DPD_SQL} AS dpd, {_BALANCE_SQL} AS bal, region, product_type,
                            date_part('year', origination_date)::int AS vintage, legal_status,
-                           outstanding_principal AS p, accrued_interest AS i,
-                           fees_and_penalties AS f, days_past_due * balance AS dpd_b,
-                           borrower_age * balance AS age_b,
-                           CASE WHEN borrower_age IS NOT NULL THEN balance END AS age_bal
-                    FROM listings_loan WHERE tape_import_id = (SELECT %s)
+                           days_past_due, balance
+                    FROM listings_loan WHERE tape_import_id = %(tape)s
                 ) loans
                 GROUP BY 1, 2, 3, 4, 5, 6
-            )
-            SELECT GROUPING(dpd, bal, region, product_type, vintage, legal_status),
-                   dpd, bal, region, product_type, vintage, legal_status,
-                   sum(n)::bigint, sum(p), sum(i), sum(f), sum(p + i + f), sum(dpd_b),
-                   sum(age_b), sum(age_bal)
-            FROM g
+            ) g
             GROUP BY GROUPING SETS ((dpd), (bal), (region), (product_type), (vintage),
                                     (legal_status), ())
-            """,  # noqa: S608  (fixed SQL fragments, no input)
-            [tape.pk],
-        )
-        groups = cursor.fetchall()
-        cursor.execute(
-            """
-            SELECT count(*), max(total) FROM (
+            UNION ALL
+            SELECT %(totals)s, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                   sum(outstanding_principal), sum(accrued_interest), sum(fees_and_penalties),
+                   COALESCE(sum(borrower_age * balance), 0),
+                   COALESCE(sum(balance) FILTER (WHERE borrower_age IS NOT NULL), 0)
+            FROM listings_loan WHERE tape_import_id = %(tape)s
+            UNION ALL
+            SELECT %(borrowers)s, NULL, NULL, NULL, NULL, NULL, NULL, count(*), max(total),
+                   NULL, NULL, NULL, NULL, NULL, NULL
+            FROM (
                 SELECT sum(balance) AS total FROM listings_loan
-                WHERE tape_import_id = (SELECT %s)
+                WHERE tape_import_id = %(tape)s
                 GROUP BY borrower_hash
             ) b
-            """,
-            [tape.pk],
+            """,  # noqa: S608  (fixed SQL fragments, no input)
+            {"tape": tape.pk, "totals": _TOTALS, "borrowers": _BORROWERS},
         )
-        (borrowers, max_borrower) = cursor.fetchone()
+        groups = cursor.fetchall()
         cursor.execute("SET LOCAL enable_sort = on")
         cursor.execute("SET LOCAL enable_seqscan = on")
         for setting in PARALLEL_SETTINGS:
@@ -114,33 +118,17 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
     principal = interest = fees = balance = dpd_weight = age_weight = age_balance = zero
     # dimension -> key -> [loan_count, total_balance, sum(dpd * balance)]
     sums: dict[str, dict[str, list]] = {name: {} for name in DIMENSIONS}
+    borrowers = max_borrower = None
     all_keys = 0b111111  # GROUPING() of the grand-total row: every key rolled up
-    for (
-        grouping,
-        dpd,
-        bal,
-        region,
-        product,
-        vintage,
-        legal,
-        n,
-        p,
-        i,
-        f,
-        b,
-        dpd_b,
-        age_b,
-        age_bal,
-    ) in groups:
-        if grouping == all_keys:  # sums over no rows are NULL
-            count, principal, interest, fees, balance = (
-                n or 0,
-                p or zero,
-                i or zero,
-                f or zero,
-                b or zero,
-            )
-            dpd_weight, age_weight, age_balance = dpd_b or zero, age_b or zero, age_bal or zero
+    for grouping, dpd, bal, region, product, vintage, legal, n, b, dpd_b, *totals in groups:
+        if grouping == _BORROWERS:
+            borrowers, max_borrower = n, b
+            continue
+        if grouping == _TOTALS:  # sums over no rows are NULL
+            principal, interest, fees, age_weight, age_balance = (t or zero for t in totals)
+            continue
+        if grouping == all_keys:
+            count, balance, dpd_weight = n or 0, b or zero, dpd_b or zero
             continue
         if dpd is not None:
             dimension, key = "days_past_due", DPD_BUCKETS[dpd]
