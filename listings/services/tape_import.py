@@ -11,10 +11,11 @@ Pipeline of one import (``loan_tape_process``, run by a Celery task):
    sent in binary COPY format into ``listings_loan`` by a writer thread. A clean tape is loaded
    that way in one pass.
 4. Anything the fast path does not take (a stricter rule missed, a malformed row, a value
-   Arrow or PostgreSQL refuses, a duplicate loan id) rolls its savepoint back, and the SQL path decides:
-   the file is streamed in 1 MiB chunks, checked as UTF-8 on the way (``invalid_encoding`` with
-   its line), into ``COPY`` of an unlogged staging table of text columns; every rule of the
-   format is checked by SQL over it, and duplicate loan ids by one aggregate. Any error: the
+   Arrow or PostgreSQL refuses, a duplicate loan id) rolls its savepoint back, and the SQL
+   path decides: the file is streamed in 1 MiB chunks, checked as UTF-8 on the way
+   (``invalid_encoding`` with its line), into ``COPY`` of an unlogged staging table of text
+   columns; every rule of the format is checked by SQL over it, and duplicate loan ids by one
+   aggregate. Any error: the
    transaction rolls back, nothing is imported, and the import is marked failed with every
    error counted and the first 1000 kept. Otherwise ``INSERT ... SELECT`` casts the rows into
    ``listings_loan`` with the HMAC computed in SQL.
