@@ -12,9 +12,9 @@ rows never pass through a staging table or a per-row SQL expression.
 The fast path decides nothing on its own: anything it does not accept outright (a cell
 outside its stricter rules, a malformed row, invalid UTF-8, a value Arrow's conversion refuses
 such as 2019-02-30, one PostgreSQL refuses such as a NUL character, a duplicate loan id caught
-by the unique index) is a *miss*. The
-caller then rolls the attempt back and runs the SQL path of ``tape_import``, which is the one
-place that decides and reports every error with its line and column. Its rules may therefore
+by the unique index) is a *miss*. The caller then rolls the attempt back and runs the SQL path
+of ``tape_import``, which is the one place that decides and reports every error with its line
+and column. Its rules may therefore
 be stricter than the format (a cell with surrounding spaces, ``TRUE``, ``1.`` all miss) but
 never more lenient; tests run every tape of the suite through both.
 """
@@ -37,34 +37,36 @@ from listings import tape_format
 
 WRITER_QUEUE = 64  # pieces of at most 128 KiB waiting for the connection: 8 MiB at most
 BLOCK = 1 << 20  # bytes of CSV per Arrow block (~6,500 rows); Arrow reads a few ahead
-# Arrow types of the loan table's columns (binary COPY takes exactly the column's type).
 MONEY = pa.decimal128(18, 2)  # numeric(18, 2)
-RATE = pa.decimal128(9, 4)  # numeric(9, 4)
 
-# The loan table's columns a tape fills, in the order both paths write them.
-LOAN_COLUMNS = (
-    "package_id",
-    "tape_import_id",
-    "loan_id",
-    "borrower_hash",
-    "product_type",
-    "currency",
-    "origination_date",
-    "default_date",
-    "outstanding_principal",
-    "accrued_interest",
-    "fees_and_penalties",
-    "balance",
-    "days_past_due",
-    "last_payment_date",
-    "last_payment_amount",
-    "interest_rate",
-    "borrower_age",
-    "region",
-    "legal_status",
-    "classification",
-    "written_off",
+# The loan table's columns a tape fills, in the order both paths write them, with the Arrow
+# type of each (binary COPY takes exactly the column's type; each block is cast to these).
+LOAN_SCHEMA = pa.schema(
+    [
+        ("package_id", pa.int64()),
+        ("tape_import_id", pa.int64()),
+        ("loan_id", pa.string()),
+        ("borrower_hash", pa.string()),
+        ("product_type", pa.string()),
+        ("currency", pa.string()),
+        ("origination_date", pa.date32()),
+        ("default_date", pa.date32()),
+        ("outstanding_principal", MONEY),
+        ("accrued_interest", MONEY),
+        ("fees_and_penalties", MONEY),
+        ("balance", MONEY),
+        ("days_past_due", pa.int32()),
+        ("last_payment_date", pa.date32()),
+        ("last_payment_amount", MONEY),
+        ("interest_rate", pa.decimal128(9, 4)),
+        ("borrower_age", pa.int16()),
+        ("region", pa.string()),
+        ("legal_status", pa.string()),
+        ("classification", pa.string()),
+        ("written_off", pa.bool_()),
+    ]
 )
+LOAN_COLUMNS = tuple(LOAN_SCHEMA.names)
 
 # Cell patterns (RE2, anchored) that imply the format's rule for the kind; stricter is allowed.
 _PATTERNS = {
@@ -260,7 +262,8 @@ def _copy_batches(
     copy, csv_path, positions, width, columns, package, tape, digest_all, progress
 ) -> int:
     rows = 0
-    schema = encoder = None
+    encoder = ArrowToPostgresBinaryEncoder(LOAN_SCHEMA)
+    copy.write(encoder.write_header())
     for batch in _batches(csv_path, positions, width):
         n = batch.num_rows
         if not n:
@@ -278,10 +281,8 @@ def _copy_batches(
         principal = pc.cast(cell("outstanding_principal"), MONEY)
         interest = pc.cast(cell("accrued_interest"), MONEY)
         fees = pc.fill_null(pc.cast(cell("fees_and_penalties"), MONEY), 0)
-
-        def date(name: str) -> pa.Array:
-            return pc.cast(cell(name), pa.date32())
-
+        # Cells are cast to LOAN_SCHEMA's types here; a value Arrow cannot convert (2019-02-30,
+        # a balance too large for its column) raises, which is a miss.
         table = pa.table(
             [
                 pa.array([package.pk] * n, pa.int64()),
@@ -290,34 +291,27 @@ def _copy_batches(
                 pa.array(digest_all(cell("borrower_id").to_pylist()), pa.string()),
                 cell("product_type"),
                 cell("currency"),
-                date("origination_date"),
-                date("default_date"),
+                cell("origination_date"),
+                cell("default_date"),
                 principal,
                 interest,
                 fees,
-                # The balance; a sum too large for its column fails the cast (a miss).
-                pc.cast(pc.add(pc.add(principal, interest), fees), MONEY),
-                pc.cast(cell("days_past_due"), pa.int32()),
-                date("last_payment_date"),
-                pc.cast(cell("last_payment_amount"), MONEY),
-                pc.cast(cell("interest_rate"), RATE),
-                pc.cast(cell("borrower_age"), pa.int16()),
+                pc.add(pc.add(principal, interest), fees),
+                cell("days_past_due"),
+                cell("last_payment_date"),
+                cell("last_payment_amount"),
+                cell("interest_rate"),
+                cell("borrower_age"),
                 cell("region"),
                 cell("legal_status"),
                 pc.fill_null(cell("classification"), ""),  # empty means unclassified
-                pc.cast(cell("written_off"), pa.bool_()),
+                cell("written_off"),
             ],
-            names=list(LOAN_COLUMNS),
+            schema=LOAN_SCHEMA,
         )
-        if encoder is None:
-            schema, encoder = table.schema, ArrowToPostgresBinaryEncoder(table.schema)
-            copy.write(encoder.write_header())
-        elif table.schema != schema:  # every block is typed the same way
-            raise Miss("a block with different column types")
         for part in table.to_batches():
             copy.write(encoder.write_batch(part))
         rows += n
         progress.add(n)
-    if encoder is not None:
-        copy.write(encoder.finish())
+    copy.write(encoder.finish())
     return rows

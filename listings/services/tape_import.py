@@ -15,10 +15,9 @@ Pipeline of one import (``loan_tape_process``, run by a Celery task):
    path decides: the file is streamed in 1 MiB chunks, checked as UTF-8 on the way
    (``invalid_encoding`` with its line), into ``COPY`` of an unlogged staging table of text
    columns; every rule of the format is checked by SQL over it, and duplicate loan ids by one
-   aggregate. Any error: the
-   transaction rolls back, nothing is imported, and the import is marked failed with every
-   error counted and the first 1000 kept. Otherwise ``INSERT ... SELECT`` casts the rows into
-   ``listings_loan`` with the HMAC computed in SQL.
+   aggregate. Any error: the transaction rolls back, nothing is imported, and the import is
+   marked failed with every error counted and the first 1000 kept. Otherwise
+   ``INSERT ... SELECT`` casts the rows into ``listings_loan`` with the HMAC computed in SQL.
 5. Then the package's previous loans are deleted, the summary and stratification are computed
    in SQL and stored, and the import is marked succeeded, all in that same transaction. A
    failed upload therefore never touches the previous good tape.
