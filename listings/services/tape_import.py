@@ -53,6 +53,7 @@ from listings.models import LoanTapeImport, Package, PackageStatus, TapeStatus
 from listings.services import disclosure, tape_fast
 from marketplace.audit.services import record
 from marketplace.common.errors import DomainError, InvalidState
+from marketplace.common.locks import try_advisory_xact_lock
 
 logger = logging.getLogger(__name__)
 
@@ -770,13 +771,7 @@ def loan_tape_process(*, import_id: int) -> LoanTapeImport:
             csv_path = converted
         with transaction.atomic():
             # One worker per import at a time: a redelivered or swept duplicate backs off.
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
-                    [f"loan_tape_import:{tape.pk}"],
-                )
-                (mine,) = cursor.fetchone()
-            if not mine:
+            if not try_advisory_xact_lock(f"loan_tape_import:{tape.pk}"):
                 return tape
             tape.refresh_from_db()
             if tape.status != TapeStatus.PROCESSING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from knox.models import AuthToken
 
 from marketplace.accounts.models import (
@@ -17,6 +17,7 @@ from marketplace.accounts.models import (
 )
 from marketplace.audit.services import record
 from marketplace.common.errors import InvalidState, ValidationFailed
+from marketplace.common.locks import advisory_xact_lock
 
 
 def _org_snapshot(org: Organization) -> dict:
@@ -144,11 +145,7 @@ def member_create(
         # Usernames are unique whatever their case, which no index enforces, and the check below
         # runs before the insert: serialise creations of one (lower-cased) username so that two
         # requests cannot both pass the check (nor the second die on the unique index).
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"username:{username.lower()}"],
-            )
+        advisory_xact_lock(f"username:{username.lower()}")
         if not username:
             errors["username"] = ["This field may not be blank."]
         elif User.objects.filter(username__iexact=username).exists():
@@ -215,8 +212,7 @@ def platform_bootstrap(*, username: str, password: str) -> tuple[Organization, U
     """
     with transaction.atomic():
         # Serialise concurrent bootstraps on a fixed advisory lock.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended('bootstrap', 0))")
+        advisory_xact_lock("bootstrap")
         org = Organization.objects.filter(kind=OrganizationKind.PLATFORM).order_by("pk").first()
         if org is not None:
             user = org.members.filter(role="platform_admin").order_by("pk").first()

@@ -12,6 +12,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from marketplace.audit.models import AuditEvent
+from marketplace.common.atomic import require_atomic
+from marketplace.common.locks import advisory_xact_lock
 
 GENESIS_HASH = "0" * 64
 # Every column of an event but its id, as the hot path's plain-SQL insert writes them.
@@ -194,11 +196,10 @@ def record(
     ``event_next`` under the auction's row lock instead, which every writer of that stream
     holds.)
     """
-    if not connection.in_atomic_block:
-        raise RuntimeError("audit.record must be called inside transaction.atomic()")
+    require_atomic("audit.record")
     stream = stream or stream_for(object_type, object_id)
+    advisory_xact_lock(f"audit:{stream}")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"audit:{stream}"])
         cursor.execute(STREAM_HEAD_SQL, [stream])
         head = cursor.fetchone()
     event = event_next(

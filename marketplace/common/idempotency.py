@@ -22,13 +22,14 @@ import hashlib
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 
 from marketplace.common.errors import problem_response
+from marketplace.common.locks import try_advisory_xact_lock
 from marketplace.common.models import IdempotencyKey
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
@@ -106,13 +107,7 @@ class IdempotencyMiddleware:
     def _handle(self, request, user, key: str, fingerprint: str) -> HttpResponse:
         org_id = user.organization_id
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
-                    [f"idempotency:{org_id}:{key}"],
-                )
-                (locked,) = cursor.fetchone()
-            if not locked:
+            if not try_advisory_xact_lock(f"idempotency:{org_id}:{key}"):
                 return problem_response(409, "idempotency_key_in_flight")
             stored = IdempotencyKey.objects.filter(organization_id=org_id, key=key).first()
             ttl = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
