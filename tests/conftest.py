@@ -1,12 +1,31 @@
-"""Shared fixtures. Every test runs against the real PostgreSQL (embedded or DATABASE_URL)."""
+"""Shared fixtures. Every test runs against the real PostgreSQL (embedded or DATABASE_URL).
+
+The test-support kit: users of each kind of organisation (a bank, approved buyers, the platform),
+their API clients, a package with an imported tape, a listed package and an auction in each
+state, all built through the services (``tests/factories.py``); assertions and builders shared
+by the modules are in ``tests/support.py``.
+"""
 
 from __future__ import annotations
+
+import copy
+import uuid
 
 import pytest
 from django.db.backends.postgresql.operations import DatabaseOperations
 from rest_framework.test import APIClient
 
-from tests.factories import PASSWORD, OrganizationFactory, UserFactory
+from tests.factories import (
+    AuctionFactory,
+    OrganizationFactory,
+    PackageFactory,
+    UserFactory,
+    make_bank_officer,
+    make_bidder,
+)
+from tests.support import client_for
+
+__all__ = ["client_for"]  # modules import it from here too
 
 _original_sql_flush = DatabaseOperations.sql_flush
 
@@ -32,18 +51,6 @@ DatabaseOperations.sql_flush = _sql_flush_past_audit_triggers
 def api():
     """An unauthenticated API client."""
     return APIClient()
-
-
-def client_for(user) -> APIClient:
-    """An API client authenticated with a real token obtained through the token endpoint."""
-    client = APIClient()
-    response = client.post(
-        "/api/v1/auth/token/", {"username": user.username, "password": PASSWORD}, format="json"
-    )
-    assert response.status_code == 200, response.content
-    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
-    client.user = user
-    return client
 
 
 @pytest.fixture
@@ -116,7 +123,86 @@ def role_clients(admin_client, compliance_client, seller_client, bidder_client):
     }
 
 
+@pytest.fixture
+def other_bank_user(db):
+    """A disposal officer of a second bank."""
+    return make_bank_officer()
+
+
+@pytest.fixture
+def other_bank_client(other_bank_user):
+    return client_for(other_bank_user)
+
+
+@pytest.fixture
+def granted_buyer_user(db):
+    """A bidder of a second approved buyer."""
+    return make_bidder()
+
+
+@pytest.fixture
+def granted_buyer_client(granted_buyer_user):
+    return client_for(granted_buyer_user)
+
+
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Logins in tests hash with MD5: the default PBKDF2 costs ~0.5 s per login on 2 cores."""
+def _fast_and_private(settings):
+    """Logins in tests hash with MD5: the default PBKDF2 costs ~0.5 s per login on 2 cores. And
+    each test has a cache key prefix of its own: login throttling counts per client address in
+    the shared Redis, and concurrent test runs must not spend each other's allowance."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches
+
+
+# --------------------------------------------------------------------------- packages, auctions
+
+
+@pytest.fixture
+def tape_storage(settings, tmp_path):
+    """Uploaded tapes go to a temporary folder (the test transaction never commits, so the
+    import's clean-up after commit never runs)."""
+    settings.DATA_DIR = tmp_path / "data"
+    return settings.DATA_DIR
+
+
+@pytest.fixture
+def package_with_tape(seller_user, tape_storage):
+    """A draft of the seller's bank with five demo loans imported (tape succeeded)."""
+    return PackageFactory(created_by=seller_user, loans=5)
+
+
+@pytest.fixture
+def listed_package(seller_user, compliance_user, tape_storage):
+    """A package of the seller's bank with its tape imported, submitted and approved."""
+    return PackageFactory(created_by=seller_user, status="approved")
+
+
+@pytest.fixture
+def auction_in_state(seller_user, compliance_user, tape_storage):
+    """``auction_in_state(state, **terms)``: an auction of a new listed package of the seller's
+    bank, in ``state``: scheduled, open, awarded, no_sale or cancelled (``AuctionFactory``)."""
+
+    def make(state: str, **terms):
+        package = PackageFactory(created_by=seller_user, status="approved")
+        return AuctionFactory(package=package, state=state, **terms)
+
+    return make
+
+
+def _auction_fixture(state: str, doc: str):
+    def auction(auction_in_state):
+        return auction_in_state(state)
+
+    auction.__doc__ = doc
+    return pytest.fixture(auction, name=f"auction_{state}")
+
+
+auction_scheduled = _auction_fixture("scheduled", "Starts in an hour, ends an hour later.")
+auction_open = _auction_fixture("open", "Opened at once; ends in an hour; no registration yet.")
+auction_awarded = _auction_fixture(
+    "awarded", "Closed, awarded at the reserve to one confirmed bidder; its settlement opened."
+)
+auction_no_sale = _auction_fixture("no_sale", "Closed without a bid; the package back on sale.")
+auction_cancelled = _auction_fixture("cancelled", "Cancelled by the seller while open.")
