@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,32 +18,11 @@ from marketplace.accounts.models import Organization, User
 from marketplace.audit.models import AuditEvent
 from tests.conftest import client_for
 from tests.factories import PASSWORD, OrganizationFactory, UserFactory
+from tests.support import assert_problem
 
 pytestmark = pytest.mark.django_db
 
 ORGS = "/api/v1/organizations/"
-
-
-@pytest.fixture(autouse=True)
-def _test_settings(settings):
-    """A fast password hasher (PBKDF2's cost protects production, it proves nothing here), and a
-    cache key prefix of this test's own: login throttling counts per client address in the shared
-    Redis, and concurrent test runs on the server must not spend each other's allowance."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"].endswith(code)
-    assert body["title"] and body["detail"]
-    return body
 
 
 def login(username: str, password: str) -> tuple[APIClient, dict]:

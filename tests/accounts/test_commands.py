@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import uuid
 from io import StringIO
 
 import pytest
@@ -17,17 +15,6 @@ from marketplace.audit.models import AuditEvent
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _test_settings(settings):
-    """A fast password hasher (PBKDF2's cost protects production, it proves nothing here), and a
-    cache key prefix of this test's own: login throttling counts per client address in the shared
-    Redis, and concurrent test runs on the server must not spend each other's allowance."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
 
 
 def counts() -> tuple[int, int, int]:

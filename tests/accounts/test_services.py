@@ -23,12 +23,6 @@ from tests.factories import OrganizationFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    """PBKDF2's cost protects production; it proves nothing here and slows every user created."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 SERVICES = {
     "approve": services.organization_approve,
     "reject": services.organization_reject,

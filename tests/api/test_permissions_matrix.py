@@ -7,7 +7,6 @@ contract, one row per endpoint, one column per caller; each cell is one test.
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,17 +34,6 @@ CLIENT_FIXTURES = {
 CODE_BY_STATUS = {401: "not_authenticated", 403: "permission_denied", 404: "not_found"}
 # A role each kind of organisation may hold, for member-creation requests that should succeed.
 ROLE_FOR_KIND = {"bank": "disposal_officer", "buyer": "bidder", "platform": "compliance_officer"}
-
-
-@pytest.fixture(autouse=True)
-def _test_settings(settings):
-    """A fast password hasher (PBKDF2's cost protects production, it proves nothing here), and a
-    cache key prefix of this test's own: login throttling counts per client address in the shared
-    Redis, and concurrent test runs on the server must not spend each other's allowance."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from unittest import mock
 
@@ -14,6 +13,7 @@ from django.db import connection
 from marketplace.audit.models import AuditEvent
 from marketplace.audit.services import record_atomic
 from tests.factories import OrganizationFactory
+from tests.support import audit_triggers_off
 
 LIST = "/api/v1/audit-events/"
 VERIFY = "/api/v1/audit-events/verify/"
@@ -30,17 +30,6 @@ EVENT_FIELDS = {
     "hash",
     "prev_hash",
 }
-
-
-@contextmanager
-def audit_triggers_off():
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 def at(moment: datetime, **kwargs) -> AuditEvent:
@@ -63,12 +52,6 @@ def ids(results: list[dict]) -> list[int]:
 
 
 # --------------------------------------------------------------------------- access
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Logins are not under test here; PBKDF2 would make every client fixture cost ~0.5 s.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -24,6 +23,7 @@ from django.db import ProgrammingError, connection, transaction
 from marketplace.audit.models import AuditEvent
 from marketplace.audit.selectors import audit_verify
 from marketplace.audit.services import GENESIS_HASH, canonical_json, hash_of, record_atomic
+from tests.support import audit_triggers_off
 
 pytestmark = pytest.mark.django_db
 
@@ -44,18 +44,6 @@ ROW_FIELDS = [
     "prev_hash",
     "hash",
 ]
-
-
-@contextmanager
-def audit_triggers_off():
-    """Let raw SQL past the append-only triggers, then put them back."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 def sql(statement: str, params: list | None = None) -> None:

@@ -11,9 +11,7 @@ that services enqueue with ``transaction.on_commit`` are never sent to the broke
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -24,37 +22,19 @@ from bidding.models import Auction, Bid, Registration
 from listings.models import Package
 from marketplace.audit.models import AuditEvent
 from tests.conftest import client_for
-from tests.factories import OrganizationFactory, UserFactory
+from tests.factories import make_bidder
+from tests.support import assert_problem, end_auction, make_package
+
+# Re-exported: the modules of this folder import these from here.
+__all__ = ["assert_problem", "end_auction", "make_bidder", "make_package"]
 
 START = Decimal("1000000.00")
 INCREMENT = Decimal("10000.00")
 RESERVE = Decimal("1100000.00")
 DEPOSIT = Decimal("50000.00")
-PROBLEM = "application/problem+json"
 
 
 # --------------------------------------------------------------------------- builders
-
-
-def make_package(seller_user, *, status: str = "approved", title: str = "Consumer NPLs") -> Package:
-    return Package.objects.create(
-        seller=seller_user.organization,
-        created_by=seller_user,
-        title=title,
-        currency="EUR",
-        cut_off_date=dt.date(2026, 9, 30),
-        status=status,
-    )
-
-
-def make_bidder(
-    *, name: str | None = None, licence_type: str = "national_amc", eligibility: str = "approved"
-):
-    """A bidder of a new buyer organisation."""
-    org_kwargs = {"kind": "buyer", "licence_type": licence_type, "eligibility": eligibility}
-    if name is not None:
-        org_kwargs["name"] = name
-    return UserFactory(organization=OrganizationFactory(**org_kwargs), role="bidder")
 
 
 def make_auction(
@@ -67,7 +47,7 @@ def make_auction(
     **terms,
 ) -> Auction:
     """An auction through ``auction_create`` (the package is created when not given)."""
-    package = package or make_package(seller_user)
+    package = package or make_package(seller_user, status="approved", title="Consumer NPLs")
     now = timezone.now()
     values = {
         "starting_price": START,
@@ -95,14 +75,6 @@ def register(user, auction: Auction, *, confirmed_by=None) -> Registration:
             actor=confirmed_by, registration_id=registration.pk
         )
     return registration
-
-
-def end_auction(auction: Auction) -> None:
-    """Move the auction's end to now (its start before it), as if its time had run out."""
-    now = timezone.now()
-    Auction.objects.filter(pk=auction.pk).update(
-        starts_at=min(auction.starts_at, now - dt.timedelta(hours=1)), ends_at=now
-    )
 
 
 def bid_url(auction) -> str:
@@ -149,31 +121,12 @@ def bidding_state(auction: Auction) -> dict:
     }
 
 
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith(PROBLEM)
-    body = response.json()
-    assert body["code"] == code, body
-    return body
-
-
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(autouse=True)
-def _fast_and_private(settings):
-    """A fast password hasher (each test signs users in; PBKDF2's cost proves nothing here) and a
-    cache key prefix of this test's own: the login throttle counts per client address in the
-    shared Redis, and concurrent test runs must not spend each other's allowance."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
 
 
 @pytest.fixture
 def approved_package(seller_user) -> Package:
-    return make_package(seller_user)
+    return make_package(seller_user, status="approved", title="Consumer NPLs")
 
 
 @pytest.fixture

@@ -6,23 +6,10 @@ import pytest
 from django.utils import timezone
 
 from bidding.models import Auction
-from listings.models import Package
 from settlement.models import Settlement
 from settlement.tasks import close_and_settle
 from tests.conftest import client_for
 from tests.factories import OrganizationFactory, UserFactory
-
-
-@pytest.fixture
-def approved_package(seller_user):
-    return Package.objects.create(
-        seller=seller_user.organization,
-        created_by=seller_user,
-        title="P",
-        currency="EUR",
-        cut_off_date=dt.date(2026, 9, 30),
-        status="approved",
-    )
 
 
 @pytest.mark.django_db

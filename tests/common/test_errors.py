@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import copy
-import json
-import uuid
+import functools
 
 import pytest
 from django.test import RequestFactory
@@ -14,49 +12,13 @@ from rest_framework import exceptions as drf
 from marketplace.accounts.api import MeView
 from marketplace.accounts.models import Organization
 from marketplace.common import errors
+from tests.support import assert_problem as shared_assert_problem
 
 pytestmark = pytest.mark.django_db
 
 ORGS = "/api/v1/organizations/"
-PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
-TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    415: "Unsupported Media Type",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-}
-
-
-@pytest.fixture(autouse=True)
-def _test_settings(settings):
-    """A fast password hasher (PBKDF2's cost protects production, it proves nothing here), and a
-    cache key prefix of this test's own: login throttling counts per client address in the shared
-    Redis, and concurrent test runs on the server must not spend each other's allowance."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
-
-
-def assert_problem(response, status: int, code: str, *, with_errors: bool = False) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = json.loads(response.content)
-    expected_keys = PROBLEM_KEYS | {"errors"} if with_errors else PROBLEM_KEYS
-    assert expected_keys <= set(body)
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"] == f"urn:npl-marketplace:problem:{code}"
-    assert body["title"] == TITLES[status]
-    assert isinstance(body["detail"], str) and body["detail"]
-    if not with_errors:
-        assert "errors" not in body
-    return body
+# Here every problem says whether it carries ``errors``: none unless the test says so.
+assert_problem = functools.partial(shared_assert_problem, with_errors=False)
 
 
 # --------------------------------------------------------------------------- 400

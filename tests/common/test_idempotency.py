@@ -18,6 +18,7 @@ from marketplace.common.idempotency import idempotency_purge_expired
 from marketplace.common.models import IdempotencyKey
 from tests.conftest import client_for
 from tests.factories import OrganizationFactory, UserFactory
+from tests.support import assert_problem
 
 ORGS = "/api/v1/organizations/"
 BODY = {"name": "Acme Bank", "kind": "bank"}
@@ -37,21 +38,7 @@ def counts() -> tuple[int, int, int, int]:
     )
 
 
-def assert_problem(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["code"] == code
-    assert body["status"] == status
-
-
 # --------------------------------------------------------------------------- replay
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # Logins are not under test here; PBKDF2 would make every client fixture cost ~0.5 s.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.mark.django_db

@@ -8,11 +8,8 @@ services directly.
 from __future__ import annotations
 
 import codecs
-import copy
 import csv
-import datetime as dt
 import io
-import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -22,11 +19,11 @@ from listings.models import LoanTapeImport, Package
 from listings.tape_generator import HEADER
 from listings.tasks import loan_tape_import
 from marketplace.audit.models import AuditEvent
-from tests.conftest import client_for
-from tests.factories import OrganizationFactory, UserFactory
+from tests.support import CUT_OFF, assert_problem
+from tests.support import make_package as shared_make_package
 
-CUT_OFF = dt.date(2026, 9, 30)
-PROBLEM = "application/problem+json"
+# Re-exported: the modules of this folder import these from here.
+__all__ = ["CUT_OFF", "assert_problem"]
 
 
 # --------------------------------------------------------------------------- tape builders
@@ -132,70 +129,20 @@ def audit_events(package_id: int, action: str) -> list[AuditEvent]:
     )
 
 
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith(PROBLEM), response["Content-Type"]
-    body = response.json()
-    assert body["code"] == code, body
-    assert body["status"] == status
-    return body
-
-
 # --------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(autouse=True)
-def _fast_and_private(settings, tmp_path):
-    """Fast password hashing (each test signs users in), uploads in a temporary folder, and a
-    cache key prefix of this test's own so the login throttle of the shared Redis is not spent
-    by other test runs."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.DATA_DIR = tmp_path / "data"
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
-
-
-@pytest.fixture
-def other_bank_user(db):
-    return UserFactory(
-        organization=OrganizationFactory(kind="bank", eligibility="approved"),
-        role="disposal_officer",
-    )
-
-
-@pytest.fixture
-def other_bank_client(other_bank_user):
-    return client_for(other_bank_user)
-
-
-@pytest.fixture
-def granted_buyer_user(db):
-    return UserFactory(
-        organization=OrganizationFactory(
-            kind="buyer", licence_type="national_amc", eligibility="approved"
-        ),
-        role="bidder",
-    )
-
-
-@pytest.fixture
-def granted_buyer_client(granted_buyer_user):
-    return client_for(granted_buyer_user)
+def _uploads_apart(tape_storage):
+    """Uploads in a temporary folder."""
 
 
 @pytest.fixture
 def make_package(seller_user):
     """Create a draft package through the service (``seller`` defaults to the seller user)."""
 
-    def make(*, seller=None, title="Package", currency="EUR", cut_off=CUT_OFF, description=""):
-        return services.package_create(
-            actor=seller or seller_user,
-            title=title,
-            currency=currency,
-            cut_off_date=cut_off,
-            description=description,
-        )
+    def make(*, seller=None, **fields):
+        return shared_make_package(seller or seller_user, **fields)
 
     return make
 
