@@ -27,16 +27,17 @@ demo: install
 	$(EMBED) sh -c '$(PY) manage.py migrate --noinput >/dev/null && $(PY) manage.py seed_demo && \
 		$(PY) -m marketplace.stack run --port auto --then "$(PY) -m marketplace.demo"'
 
-# Lint, migrations check and the whole suite, on real PostgreSQL and Redis.
+# Lint, type check, migrations check and the whole suite, on real PostgreSQL and Redis.
 test: install
-	$(EMBED) sh -c '$(PY) -m ruff check . && $(PY) -m ruff format --check . && \
+	$(EMBED) sh -c '$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(MYPY) && \
 		$(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest'
 
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(MYPY)
 
-# mypy with the Django and DRF plugins over the product code (config in pyproject.toml).
+# mypy alone: the Django and DRF plugins over the product code (config in pyproject.toml).
 typecheck: install
 	$(MYPY)
 
