@@ -7,8 +7,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 EMBED := $(PY) -m marketplace.embedded run --
+# mypy's Django plugin imports the settings; these URLs make that import start no embedded
+# server (mypy never connects to them).
+MYPY := DATABASE_URL=postgres://typecheck@127.0.0.1:9/typecheck REDIS_URL=redis://127.0.0.1:9/0 \
+	MARKETPLACE_QUIET=1 $(PY) -m mypy
 
-.PHONY: install demo test lint run migrate seed services-up services-down bench-import bench-bids clean
+.PHONY: install demo test lint typecheck run migrate seed services-up services-down bench-import bench-bids clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,14 +27,19 @@ demo: install
 	$(EMBED) sh -c '$(PY) manage.py migrate --noinput >/dev/null && $(PY) manage.py seed_demo && \
 		$(PY) -m marketplace.stack run --port auto --then "$(PY) -m marketplace.demo"'
 
-# Lint, migrations check and the whole suite, on real PostgreSQL and Redis.
+# Lint, type check, migrations check and the whole suite, on real PostgreSQL and Redis.
 test: install
-	$(EMBED) sh -c '$(PY) -m ruff check . && $(PY) -m ruff format --check . && \
+	$(EMBED) sh -c '$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(MYPY) && \
 		$(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest'
 
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(MYPY)
+
+# mypy alone: the Django and DRF plugins over the product code (config in pyproject.toml).
+typecheck: install
+	$(MYPY)
 
 # Web (gunicorn on 127.0.0.1:8000), one worker and beat; Ctrl-C stops all three.
 run: install
@@ -56,4 +65,4 @@ bench-bids: install
 	$(EMBED) $(PY) bench/bids.py
 
 clean: services-down
-	rm -rf var .pytest_cache .ruff_cache
+	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -1,24 +1,30 @@
 """Packages and imports are browsable; loans are read-only (they change only by import or
 transfer). State changes go through the API's services, so they are audited."""
 
+from typing import TypeVar
+
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 
 from listings.models import DataRoomGrant, Loan, LoanTapeImport, Package
 
+_M = TypeVar("_M", bound=Model)
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
+
+class ReadOnlyAdmin(admin.ModelAdmin[_M]):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: _M | None = None) -> bool:
         return False
 
 
 @admin.register(Package)
-class PackageAdmin(ReadOnlyAdmin):
+class PackageAdmin(ReadOnlyAdmin[Package]):
     list_display = [
         "id",
         "title",
@@ -35,7 +41,7 @@ class PackageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LoanTapeImport)
-class LoanTapeImportAdmin(ReadOnlyAdmin):
+class LoanTapeImportAdmin(ReadOnlyAdmin[LoanTapeImport]):
     list_display = [
         "id",
         "package",
@@ -52,7 +58,7 @@ class LoanTapeImportAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Loan)
-class LoanAdmin(ReadOnlyAdmin):
+class LoanAdmin(ReadOnlyAdmin[Loan]):
     list_display = [
         "loan_id",
         "package_id",
@@ -69,5 +75,5 @@ class LoanAdmin(ReadOnlyAdmin):
 
 
 @admin.register(DataRoomGrant)
-class DataRoomGrantAdmin(ReadOnlyAdmin):
+class DataRoomGrantAdmin(ReadOnlyAdmin[DataRoomGrant]):
     list_display = ["package", "organization", "reason", "granted_at"]

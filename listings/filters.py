@@ -1,4 +1,5 @@
 import django_filters
+from django.db.models import QuerySet
 
 from listings.models import LegalStatus, Loan, Package, PackageStatus, ProductType
 
@@ -22,12 +23,16 @@ class PackageFilter(django_filters.FilterSet):
 
     class Meta:
         model = Package
-        fields = []
+        fields: list[str] = []
 
-    def filter_product_type(self, queryset, name, value):
+    def filter_product_type(
+        self, queryset: QuerySet[Package], name: str, value: str
+    ) -> QuerySet[Package]:
         return queryset.filter(product_mix__has_key=value)
 
-    def filter_search(self, queryset, name, value):
+    def filter_search(
+        self, queryset: QuerySet[Package], name: str, value: str
+    ) -> QuerySet[Package]:
         from django.db.models import Q
 
         return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value))
@@ -44,4 +49,4 @@ class LoanFilter(django_filters.FilterSet):
 
     class Meta:
         model = Loan
-        fields = []
+        fields: list[str] = []

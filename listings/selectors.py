@@ -15,6 +15,7 @@ from listings.models import (
     Package,
     TapeStatus,
 )
+from marketplace.accounts.models import User
 from marketplace.common.errors import DomainError
 from marketplace.common.permissions import is_platform
 
@@ -27,7 +28,7 @@ class NdaRequired(DomainError):
     )
 
 
-def package_visible_to(*, user) -> QuerySet[Package]:
+def package_visible_to(*, user: User) -> QuerySet[Package]:
     """Platform: every package. Others: public ones (approved, in auction, sold), plus, for a
     seller, all of its own (drafts, pending review, withdrawn)."""
     qs = Package.objects.select_related("seller")
@@ -36,24 +37,26 @@ def package_visible_to(*, user) -> QuerySet[Package]:
     return qs.filter(Q(status__in=PUBLIC_STATUSES) | Q(seller_id=user.organization_id))
 
 
-def package_get_visible(*, user, package_id) -> Package:
+def package_get_visible(*, user: User, package_id: int | str) -> Package:
     """The package, or 404 (``Package.DoesNotExist``) when the caller may not see it."""
     return package_visible_to(user=user).get(pk=package_id)
 
 
-def package_is_seller(*, user, package: Package) -> bool:
+def package_is_seller(*, user: User, package: Package) -> bool:
     return package.seller_id == user.organization_id
 
 
-def data_room_allowed(*, user, package: Package) -> bool:
+def data_room_allowed(*, user: User, package: Package) -> bool:
     if is_platform(user) or package.seller_id == user.organization_id:
         return True
+    if user.organization_id is None:  # no organisation, no grant
+        return False
     return DataRoomGrant.objects.filter(
         package_id=package.pk, organization_id=user.organization_id
     ).exists()
 
 
-def data_room_loans(*, user, package: Package, owner_me: bool = False) -> QuerySet[Loan]:
+def data_room_loans(*, user: User, package: Package, owner_me: bool = False) -> QuerySet[Loan]:
     """Loan rows of the package's current tape, or NdaRequired.
 
     ``owner_me``: only the loans the caller's organisation owns (after a transfer); open to the
@@ -74,7 +77,7 @@ def tape_imports_due(
     *,
     pending_after: timedelta = timedelta(seconds=30),
     stale_after: timedelta = timedelta(minutes=15),
-) -> QuerySet:
+) -> QuerySet[LoanTapeImport, int]:
     now = timezone.now()
     return LoanTapeImport.objects.filter(
         Q(status=TapeStatus.PENDING, created_at__lt=now - pending_after)

@@ -1,20 +1,28 @@
+"""Request and response shapes of the listings API.
+
+Input serializers are ``Serializer[None]``: they validate data and are never bound to an
+instance; response shapes built as dicts are ``Serializer[dict[str, Any]]``."""
+
+from typing import Any
+
 from rest_framework import serializers
 
 from listings.models import Loan, LoanTapeImport, Package
+from marketplace.accounts.models import Organization
 
 
-class SellerSerializer(serializers.Serializer):
+class SellerSerializer(serializers.Serializer[Organization]):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
 
-class TapeRefSerializer(serializers.ModelSerializer):
+class TapeRefSerializer(serializers.ModelSerializer[LoanTapeImport]):
     class Meta:
         model = LoanTapeImport
         fields = ["id", "status", "rows_total", "rows_processed", "error_count", "created_at"]
 
 
-class PackageSerializer(serializers.ModelSerializer):
+class PackageSerializer(serializers.ModelSerializer[Package]):
     seller = SellerSerializer()
     weighted_avg_days_past_due = serializers.DecimalField(
         max_digits=12, decimal_places=2, allow_null=True
@@ -55,7 +63,7 @@ class PackageSerializer(serializers.ModelSerializer):
         ]
 
 
-class PackageCreateSerializer(serializers.Serializer):
+class PackageCreateSerializer(serializers.Serializer[None]):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     currency = serializers.RegexField(
@@ -64,39 +72,41 @@ class PackageCreateSerializer(serializers.Serializer):
     cut_off_date = serializers.DateField(input_formats=["%Y-%m-%d"])
 
 
-class PackageUpdateSerializer(serializers.Serializer):
+class PackageUpdateSerializer(serializers.Serializer[None]):
     title = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
     cut_off_date = serializers.DateField(input_formats=["%Y-%m-%d"], required=False)
 
 
-class PackageRejectSerializer(serializers.Serializer):
+class PackageRejectSerializer(serializers.Serializer[None]):
     reason = serializers.CharField(max_length=4000)
 
 
-class PackageApproveSerializer(serializers.Serializer):
+class PackageApproveSerializer(serializers.Serializer[None]):
     note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
 
 
-class TapeUploadSerializer(serializers.Serializer):
+class TapeUploadSerializer(serializers.Serializer[None]):
     file = serializers.FileField(allow_empty_file=True)
 
 
-class TapeAcceptedSerializer(serializers.Serializer):
+class TapeAcceptedSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
     status = serializers.CharField()
 
 
-class TapeErrorSerializer(serializers.Serializer):
+class TapeErrorSerializer(serializers.Serializer[dict[str, Any]]):
     line = serializers.IntegerField()
     column = serializers.CharField(allow_null=True)
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class LoanTapeImportSerializer(serializers.ModelSerializer):
-    errors = TapeErrorSerializer(many=True)
+class LoanTapeImportSerializer(serializers.ModelSerializer[LoanTapeImport]):
+    # A declared field named like Serializer.errors: DRF's metaclass moves it into
+    # _declared_fields, so the ``errors`` property stays; mypy sees only the class attribute.
+    errors = TapeErrorSerializer(many=True)  # type: ignore[assignment]
 
     class Meta:
         model = LoanTapeImport
@@ -117,7 +127,7 @@ class LoanTapeImportSerializer(serializers.ModelSerializer):
         ]
 
 
-class StratificationRowSerializer(serializers.Serializer):
+class StratificationRowSerializer(serializers.Serializer[dict[str, Any]]):
     bucket = serializers.CharField()
     loan_count = serializers.IntegerField()
     total_balance = serializers.DecimalField(max_digits=18, decimal_places=2)
@@ -127,7 +137,7 @@ class StratificationRowSerializer(serializers.Serializer):
     )
 
 
-class StratificationSerializer(serializers.Serializer):
+class StratificationSerializer(serializers.Serializer[dict[str, Any]]):
     days_past_due = StratificationRowSerializer(many=True)
     balance = StratificationRowSerializer(many=True)
     region = StratificationRowSerializer(many=True)
@@ -159,7 +169,7 @@ LOAN_FIELDS = [
 ]
 
 
-class LoanSerializer(serializers.ModelSerializer):
+class LoanSerializer(serializers.ModelSerializer[Loan]):
     borrower_ref = serializers.CharField(
         read_only=True, help_text="Masked, stable reference; never the borrower id."
     )

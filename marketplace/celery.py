@@ -7,6 +7,7 @@ work, so a lost message only delays it.
 """
 
 import os
+from typing import Any
 
 import redis.exceptions as redis_exceptions
 from celery import Celery, Task
@@ -19,7 +20,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-class RetryingTask(Task):
+class RetryingTask(Task[..., Any]):
     """Base for tasks whose failures are transient (database or broker unavailable).
 
     Celery's own retry machinery: exponential back-off with jitter, bounded attempts.

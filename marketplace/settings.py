@@ -4,9 +4,15 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's generic classes (ModelAdmin, Manager...) accept type arguments at run time, as the
+# annotations mypy checks write them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,20 +92,22 @@ TEMPLATES = [
 
 # --------------------------------------------------------------------------- servers
 # With DATABASE_URL / REDIS_URL unset, real servers are started from wheels under DATA_DIR.
-_embedded = []
-DATABASE_URL = os.environ.get("DATABASE_URL")
+# (postgres_url() and redis_url() start their server, so they return a URL: None is only
+# for start=False, hence the casts.)
+_embedded: list[str] = []
+DATABASE_URL = os.environ.get("DATABASE_URL") or ""
 if ENVIRONMENT == "production" and not (DATABASE_URL and os.environ.get("REDIS_URL")):
     raise ImproperlyConfigured("DATABASE_URL and REDIS_URL must be set in production")
 if not DATABASE_URL:
     from marketplace import embedded
 
-    DATABASE_URL = embedded.postgres_url()
+    DATABASE_URL = cast(str, embedded.postgres_url())
     _embedded.append("PostgreSQL")
-REDIS_URL = os.environ.get("REDIS_URL")
+REDIS_URL = os.environ.get("REDIS_URL") or ""
 if not REDIS_URL:
     from marketplace import embedded
 
-    REDIS_URL = embedded.redis_url()
+    REDIS_URL = cast(str, embedded.redis_url())
     _embedded.append("Redis")
 
 

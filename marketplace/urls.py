@@ -1,7 +1,7 @@
 """URL map. The only module of the core that knows the domain apps."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.renderers import (
     OpenApiJsonRenderer,
     OpenApiJsonRenderer2,
@@ -26,7 +26,7 @@ router.register("packages", PackageViewSet, basename="package")
 router.register("auctions", AuctionViewSet, basename="auction")
 router.register("settlements", SettlementViewSet, basename="settlement")
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("auth/logout/", LogoutView.as_view(), name="auth-logout"),
     path("me/", MeView.as_view(), name="me"),

@@ -5,7 +5,7 @@ from marketplace.accounts.models import Organization, User
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(admin.ModelAdmin[Organization]):
     list_display = ["id", "name", "kind", "licence_type", "eligibility", "created_at"]
     list_filter = ["kind", "eligibility", "licence_type"]
     search_fields = ["name", "registration_number"]
@@ -14,10 +14,13 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin[User]):
     list_display = ["username", "organization", "role", "is_active", "last_login"]
     list_filter = ["role", "is_active", "organization__kind"]
-    fieldsets = (*BaseUserAdmin.fieldsets, ("Marketplace", {"fields": ("organization", "role")}))
+    fieldsets = (
+        *(BaseUserAdmin.fieldsets or ()),  # typed optional; Django's UserAdmin always sets it
+        ("Marketplace", {"fields": ("organization", "role")}),
+    )
     add_fieldsets = (
         *BaseUserAdmin.add_fieldsets,
         ("Marketplace", {"fields": ("organization", "role")}),

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from django.contrib.auth import authenticate
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.accounts import selectors, services
 from marketplace.accounts.models import Organization
+from marketplace.accounts.requests import request_token, request_user
 from marketplace.accounts.serializers import (
     MemberCreateSerializer,
     MemberSerializer,
@@ -30,7 +37,7 @@ from marketplace.common.schema import READ_ERRORS, problems
 class TokenView(APIView):
     """Exchange a username and password for an API token (expiring, stored hashed)."""
 
-    authentication_classes: list = []
+    authentication_classes: Sequence[type[BaseAuthentication]] = []
     permission_classes = [AllowAny]
     throttle_scope = "login"
 
@@ -40,7 +47,7 @@ class TokenView(APIView):
         auth=[],
         tags=["auth"],
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(
@@ -53,7 +60,7 @@ class TokenView(APIView):
         token, secret = services.token_issue(user=user)
         return Response({"token": secret, "expires_at": token.expiry}, status=status.HTTP_200_OK)
 
-    def get_authenticate_header(self, request):
+    def get_authenticate_header(self, request: Request) -> str:
         return "Token"
 
 
@@ -63,8 +70,8 @@ class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={204: None, **problems(401)}, tags=["auth"])
-    def post(self, request):
-        services.token_revoke(user=request.user, token=request.auth)
+    def post(self, request: Request) -> Response:
+        services.token_revoke(user=request_user(request), token=request_token(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -72,8 +79,8 @@ class MeView(APIView):
     """The caller: username, role and organisation."""
 
     @extend_schema(responses={200: MeSerializer, **problems(401)}, tags=["auth"])
-    def get(self, request):
-        return Response(MeSerializer(request.user).data)
+    def get(self, request: Request) -> Response:
+        return Response(MeSerializer(request_user(request)).data)
 
 
 @extend_schema_view(
@@ -95,18 +102,18 @@ class OrganizationViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[Organization],
 ):
     serializer_class = OrganizationSerializer
     filterset_fields = ["kind", "eligibility", "licence_type"]
     ordering_fields = ["id", "name", "created_at"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Organization]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Organization.objects.none()
-        return selectors.organization_visible_to(user=self.request.user)
+        return selectors.organization_visible_to(user=request_user(self.request))
 
-    def get_permissions(self):
+    def get_permissions(self) -> list[BasePermission]:
         if self.action in {"list", "create"}:
             return [IsPlatform()]
         if self.action == "members":
@@ -115,10 +122,10 @@ class OrganizationViewSet(
             return [IsCompliance()]
         return [IsAuthenticated()]
 
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = OrganizationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        org = services.organization_create(actor=request.user, **data.validated_data)
+        org = services.organization_create(actor=request_user(request), **data.validated_data)
         return Response(OrganizationSerializer(org).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -127,21 +134,23 @@ class OrganizationViewSet(
         responses={201: MemberSerializer, **problems(400, 401, 403, 404)},
     )
     @action(detail=True, methods=["post"])
-    def members(self, request, pk=None):
+    def members(self, request: Request, pk: str | None = None) -> Response:
         org = self.get_object()
         data = MemberCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.member_create(
-            actor=request.user, organization_id=org.pk, **data.validated_data
+            actor=request_user(request), organization_id=org.pk, **data.validated_data
         )
         return Response(MemberSerializer(user).data, status=status.HTTP_201_CREATED)
 
-    def _transition(self, request, service):
+    def _transition(self, request: Request, service: Callable[..., Organization]) -> Response:
         org = self.get_object()
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         org = service(
-            actor=request.user, organization_id=org.pk, reason=data.validated_data["reason"]
+            actor=request_user(request),
+            organization_id=org.pk,
+            reason=data.validated_data["reason"],
         )
         return Response(OrganizationSerializer(org).data)
 
@@ -151,7 +160,7 @@ class OrganizationViewSet(
         responses={200: OrganizationSerializer, **problems(400, 401, 403, 404, 409)},
     )
     @action(detail=True, methods=["post"])
-    def approve(self, request, pk=None):
+    def approve(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, services.organization_approve)
 
     @extend_schema(
@@ -160,7 +169,7 @@ class OrganizationViewSet(
         responses={200: OrganizationSerializer, **problems(400, 401, 403, 404, 409)},
     )
     @action(detail=True, methods=["post"])
-    def reject(self, request, pk=None):
+    def reject(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, services.organization_reject)
 
     @extend_schema(
@@ -169,5 +178,5 @@ class OrganizationViewSet(
         responses={200: OrganizationSerializer, **problems(400, 401, 403, 404, 409)},
     )
     @action(detail=True, methods=["post"])
-    def suspend(self, request, pk=None):
+    def suspend(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, services.organization_suspend)

@@ -5,10 +5,13 @@ can send such bytes, and bad input must never get a 500 (API.md, Conventions).""
 from __future__ import annotations
 
 import binascii
+from collections.abc import Callable
 from functools import cache
 from hmac import compare_digest
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connection
+from django.db.models import Model
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
@@ -19,14 +22,22 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from marketplace.accounts.models import Organization, User
 
+if TYPE_CHECKING:
+    from drf_spectacular.openapi import AutoSchema
+
+# A database converter: (value, expression, connection) -> value.
+_Converter = Callable[[Any, Any, Any], Any]
+# Per model of the query: the model, its column names, each column's converters.
+_ModelColumns = tuple[type[Model], list[str], list[list[_Converter]]]
+
 
 @cache
-def _token_query() -> tuple[str, list[tuple]]:
+def _token_query() -> tuple[str, list[_ModelColumns]]:
     """The SQL of ``AuthToken.objects.filter(token_key=...).select_related("user",
     "user__organization")``, written once: every request runs this query, and building it
     through the ORM cost more CPU than running it. Returns the SQL and, per model, its column
     names and database converters (none today; applied if a field ever has one)."""
-    parts = []
+    parts: list[_ModelColumns] = []
     selected = []
     for model, alias in ((AuthToken, "t"), (User, "u"), (Organization, "o")):
         fields = model._meta.concrete_fields
@@ -35,7 +46,8 @@ def _token_query() -> tuple[str, list[tuple]]:
             for f in fields
         ]
         parts.append((model, [f.attname for f in fields], converters))
-        selected += [f"{alias}.{connection.ops.quote_name(f.column)}" for f in fields]
+        # cast: a concrete field always has a column (the type allows None for others).
+        selected += [f"{alias}.{connection.ops.quote_name(cast(str, f.column))}" for f in fields]
     token_user = AuthToken._meta.get_field("user").column
     user_organization = User._meta.get_field("organization").column
     sql = (
@@ -56,7 +68,7 @@ def _tokens_with_user(token_key: str) -> list[AuthToken]:
         rows = cursor.fetchall()
     tokens = []
     for row in rows:
-        instances = []
+        instances: list[Model | None] = []
         start = 0
         for model, names, converters in parts:
             values = list(row[start : start + len(names)])
@@ -66,7 +78,9 @@ def _tokens_with_user(token_key: str) -> list[AuthToken]:
                     values[i] = converter(values[i], None, connection)
             pk = values[names.index(model._meta.pk.attname)]
             instances.append(None if pk is None else model.from_db(connection.alias, names, values))
+        # Inner joins: the token and its user are there; the organisation may be None.
         token, user, organization = instances
+        token, user = cast(AuthToken, token), cast(User, user)
         User._meta.get_field("organization").set_cached_value(user, organization)
         AuthToken._meta.get_field("user").set_cached_value(token, user)
         tokens.append(token)
@@ -80,7 +94,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
     ones; here an expired token is refused (and deleted) when it is used, and the others are
     purged by the hourly ``accounts.token_purge_expired`` task."""
 
-    def authenticate_credentials(self, token: bytes):
+    def authenticate_credentials(self, token: bytes) -> tuple[User, AuthToken]:
         try:
             text = token.decode("utf-8")
             digest = hash_token(text)
@@ -102,7 +116,7 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "marketplace.accounts.authentication.TokenAuthentication"
     name = "tokenAuth"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:
         return {
             "type": "apiKey",
             "in": "header",

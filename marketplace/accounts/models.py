@@ -1,5 +1,7 @@
 """Organisations and their users. One role per user; the organisation's kind bounds the role."""
 
+from typing import ClassVar, Self, TypedDict
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models import Q
@@ -25,8 +27,11 @@ class Eligibility(models.TextChoices):
     SUSPENDED = "suspended", "Suspended"
 
 
+# One eligibility transition: the eligibilities it leaves from, the one it leads to.
+EligibilityRule = TypedDict("EligibilityRule", {"from": set[str], "to": str})
+
 # Allowed eligibility transitions for buyer organisations (API.md): the one table services use.
-ELIGIBILITY_TRANSITIONS: dict[str, dict[str, set[str]]] = {
+ELIGIBILITY_TRANSITIONS: dict[str, EligibilityRule] = {
     "approve": {"from": {Eligibility.PENDING, Eligibility.SUSPENDED}, "to": Eligibility.APPROVED},
     "reject": {"from": {Eligibility.PENDING}, "to": Eligibility.REJECTED},
     "suspend": {"from": {Eligibility.APPROVED}, "to": Eligibility.SUSPENDED},
@@ -96,7 +101,7 @@ class User(AbstractUser):
     )
     role = models.CharField(max_length=32, choices=Role.choices, blank=True)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager[Self]] = UserManager()
 
     class Meta:
         ordering = ["id"]

@@ -13,4 +13,6 @@ def organization_visible_to(*, user: User) -> QuerySet[Organization]:
     qs = Organization.objects.all().order_by("id")
     if is_platform(user):
         return qs
+    if user.organization_id is None:  # only shell-made superusers have none
+        return qs.none()
     return qs.filter(pk=user.organization_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -20,7 +22,7 @@ from marketplace.common.errors import InvalidState, ValidationFailed
 from marketplace.common.locks import advisory_xact_lock
 
 
-def _org_snapshot(org: Organization) -> dict:
+def _org_snapshot(org: Organization) -> dict[str, Any]:
     return {
         "name": org.name,
         "kind": org.kind,

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from marketplace.audit import selectors
 from marketplace.audit.filters import AuditEventFilter
+from marketplace.audit.models import AuditEvent
 from marketplace.audit.serializers import AuditEventSerializer, VerifySerializer
 from marketplace.common.csv import streaming_csv_response
 from marketplace.common.permissions import IsPlatform
@@ -42,7 +47,7 @@ FORMAT_PARAM = OpenApiParameter(
 )
 
 
-class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[AuditEvent]):
     """Compliance officers and platform admins read the whole log."""
 
     serializer_class = AuditEventSerializer
@@ -51,7 +56,7 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     ordering_fields = ["id", "occurred_at", "sequence"]
     ordering = ["id"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[AuditEvent]:
         return selectors.audit_event_list()
 
     @extend_schema(
@@ -59,7 +64,9 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         parameters=[FORMAT_PARAM],
         responses={200: AuditEventSerializer(many=True), **problems(400, 401, 403)},
     )
-    def list(self, request, *args, **kwargs):
+    def list(  # type: ignore[override]  # also answers CSV, a streaming response
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> Response | StreamingHttpResponse:
         if request.query_params.get("format") == "csv":
             events = self.filter_queryset(self.get_queryset())
             rows = (
@@ -91,6 +98,6 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         responses={200: VerifySerializer, **problems(401, 403)},
     )
     @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
-    def verify(self, request):
+    def verify(self, request: Request) -> Response:
         result = selectors.audit_verify(stream=request.query_params.get("stream") or None)
         return Response(result.as_dict())

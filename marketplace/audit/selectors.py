@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -19,10 +20,10 @@ class VerifyResult:
     valid: bool = True
     events_checked: int = 0
     streams_checked: int = 0
-    first_invalid: dict | None = field(default=None)
+    first_invalid: dict[str, Any] | None = field(default=None)
 
-    def as_dict(self) -> dict:
-        out = {
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "valid": self.valid,
             "events_checked": self.events_checked,
             "streams_checked": self.streams_checked,

@@ -1,17 +1,21 @@
+"""Response shapes of the audit API (built as dicts where not from an AuditEvent)."""
+
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from marketplace.audit.models import AuditEvent
 
 
-class ActorSerializer(serializers.Serializer):
+class ActorSerializer(serializers.Serializer[dict[str, Any]]):
     user = serializers.CharField(allow_null=True, help_text="Username, or null for the system.")
     user_id = serializers.IntegerField(allow_null=True)
     organization = serializers.IntegerField(allow_null=True, help_text="Organisation id.")
     organization_name = serializers.CharField(allow_blank=True)
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
     actor = serializers.SerializerMethodField()
 
     class Meta:
@@ -31,7 +35,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
         ]
 
     @extend_schema_field(ActorSerializer)
-    def get_actor(self, event: AuditEvent) -> dict:
+    def get_actor(self, event: AuditEvent) -> dict[str, Any]:
         return {
             "user": event.actor_username or None,
             "user_id": event.actor_user_id,
@@ -40,14 +44,14 @@ class AuditEventSerializer(serializers.ModelSerializer):
         }
 
 
-class InvalidEventSerializer(serializers.Serializer):
+class InvalidEventSerializer(serializers.Serializer[dict[str, Any]]):
     stream = serializers.CharField()
     sequence = serializers.IntegerField()
     event_id = serializers.IntegerField()
     reason = serializers.CharField()
 
 
-class VerifySerializer(serializers.Serializer):
+class VerifySerializer(serializers.Serializer[dict[str, Any]]):
     valid = serializers.BooleanField()
     events_checked = serializers.IntegerField()
     streams_checked = serializers.IntegerField()

@@ -13,7 +13,7 @@ class _Echo:
         return value
 
 
-def _safe(value) -> object:
+def _safe(value: object) -> object:
     # Neutralise spreadsheet formula injection in exported cells.
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _is_number(value):
         return "'" + value
@@ -28,7 +28,7 @@ def _is_number(value: str) -> bool:
     return True
 
 
-def csv_rows(header: Sequence[str], rows: Iterable[Sequence]) -> Iterator[str]:
+def csv_rows(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(header)
     for row in rows:
@@ -36,7 +36,7 @@ def csv_rows(header: Sequence[str], rows: Iterable[Sequence]) -> Iterator[str]:
 
 
 def streaming_csv_response(
-    filename: str, header: Sequence[str], rows: Iterable[Sequence]
+    filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]
 ) -> StreamingHttpResponse:
     response = StreamingHttpResponse(csv_rows(header, rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,7 +17,7 @@ from rest_framework.views import APIView
 class HealthzView(APIView):
     """The process is alive."""
 
-    authentication_classes: list = []
+    authentication_classes: Sequence[type[BaseAuthentication]] = []
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -21,7 +25,7 @@ class HealthzView(APIView):
         tags=["health"],
         responses={200: inline_serializer("Health", {"status": serializers.CharField()})},
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
 
@@ -51,7 +55,7 @@ def _check_broker() -> str | None:
 class ReadyzView(APIView):
     """The database and the broker are reachable: 200, else 503 with what failed."""
 
-    authentication_classes: list = []
+    authentication_classes: Sequence[type[BaseAuthentication]] = []
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -74,7 +78,7 @@ class ReadyzView(APIView):
             ),
         },
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         checks = {"database": _check_database(), "broker": _check_broker()}
         ready = all(v is None for v in checks.values())
         return Response(

@@ -19,11 +19,13 @@ Anonymous requests (login) are not covered: a key is scoped to an organisation.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -32,12 +34,15 @@ from marketplace.common.errors import problem_response
 from marketplace.common.locks import try_advisory_xact_lock
 from marketplace.common.models import IdempotencyKey
 
+if TYPE_CHECKING:
+    from marketplace.accounts.models import User
+
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 REPLAYED_HEADER = "Idempotent-Replayed"
 STORED_HEADERS = ("Location",)
 
 
-def _authenticated_user(request: HttpRequest):
+def _authenticated_user(request: HttpRequest) -> User | None:
     from marketplace.accounts.authentication import TokenAuthentication
 
     try:
@@ -49,7 +54,7 @@ def _authenticated_user(request: HttpRequest):
 
 def _fingerprint(request: HttpRequest) -> str:
     digest = hashlib.sha256()
-    digest.update(request.method.encode())
+    digest.update((request.method or "").encode())
     digest.update(b"\0")
     digest.update(request.get_full_path().encode())
     digest.update(b"\0")
@@ -84,10 +89,10 @@ def _replay(stored: IdempotencyKey) -> HttpResponse:
 
 
 class IdempotencyMiddleware:
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if request.method != "POST" or HEADER not in request.META:
             return self.get_response(request)
         key = request.META[HEADER]
@@ -102,10 +107,11 @@ class IdempotencyMiddleware:
         if user is None or user.organization_id is None:
             return self.get_response(request)  # the view answers 401 or runs unscoped
         fingerprint = _fingerprint(request)
-        return self._handle(request, user, key, fingerprint)
+        return self._handle(request, user, user.organization_id, key, fingerprint)
 
-    def _handle(self, request, user, key: str, fingerprint: str) -> HttpResponse:
-        org_id = user.organization_id
+    def _handle(
+        self, request: HttpRequest, user: User, org_id: int, key: str, fingerprint: str
+    ) -> HttpResponseBase:
         with transaction.atomic():
             if not try_advisory_xact_lock(f"idempotency:{org_id}:{key}"):
                 return problem_response(409, "idempotency_key_in_flight")
@@ -121,14 +127,15 @@ class IdempotencyMiddleware:
 
             response = self.get_response(request)
 
-            if response.status_code >= 500 or getattr(response, "streaming", False):
+            # A streaming response (not an HttpResponse) has no body to store.
+            if response.status_code >= 500 or not isinstance(response, HttpResponse):
                 transaction.set_rollback(True)
                 return response
             IdempotencyKey.objects.create(
                 organization_id=org_id,
                 key=key,
                 fingerprint=fingerprint,
-                method=request.method,
+                method=request.method or "",
                 path=request.path[:2000],
                 user_id=user.pk,
                 response_status=response.status_code,

@@ -2,6 +2,7 @@
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from django.db import models
 
@@ -10,7 +11,7 @@ MONEY_DECIMAL_PLACES = 2
 CENT = Decimal("0.01")
 
 
-def money_field(**kwargs) -> models.DecimalField:
+def money_field(**kwargs: Any) -> models.DecimalField[Decimal, Decimal]:
     return models.DecimalField(
         max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, **kwargs
     )
@@ -19,7 +20,7 @@ def money_field(**kwargs) -> models.DecimalField:
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
-def to_money(value) -> Decimal:
+def to_money(value: object) -> Decimal:
     """Parse an exact decimal amount with at most 2 places; raise ValueError otherwise.
 
     Only plain decimal notation: no exponents, underscores, thousands separators or NaN."""

@@ -7,7 +7,16 @@ caller's organisation may not see is hidden by the selectors (404).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from marketplace.accounts.models import User
 
 DISPOSAL_OFFICER = "disposal_officer"
 BIDDER = "bidder"
@@ -16,11 +25,11 @@ PLATFORM_ADMIN = "platform_admin"
 PLATFORM_ROLES = frozenset({COMPLIANCE_OFFICER, PLATFORM_ADMIN})
 
 
-def role_of(user) -> str:
+def role_of(user: User | AnonymousUser) -> str:
     return getattr(user, "role", "") or ""
 
 
-def is_platform(user) -> bool:
+def is_platform(user: User | AnonymousUser) -> bool:
     return role_of(user) in PLATFORM_ROLES
 
 
@@ -35,7 +44,7 @@ class HasRole(BasePermission):
         name = "HasRole_" + "_".join(sorted(roles))
         return type(name, (cls,), {"roles": frozenset(roles)})
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and role_of(user) in self.roles)
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 from marketplace.common.errors import InvalidState
 
 
+class HasStatus(Protocol):
+    """A model with a ``status`` field."""
+
+    status: str
+
+
 def transition_apply(
-    obj, *, table: Mapping[str, tuple[frozenset[str], str]], name: str, noun: str
+    obj: HasStatus, *, table: Mapping[str, tuple[frozenset[str], str]], name: str, noun: str
 ) -> str:
     """Move ``obj.status`` along ``table[name]``; return the previous status.
 

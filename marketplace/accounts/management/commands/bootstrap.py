@@ -1,3 +1,6 @@
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from marketplace.accounts.services import platform_bootstrap
@@ -7,11 +10,11 @@ from marketplace.common.errors import DomainError
 class Command(BaseCommand):
     help = "Create the platform organisation and its first platform_admin (idempotent)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--username", required=True)
         parser.add_argument("--password", required=True)
 
-    def handle(self, *args, username: str, password: str, **options):
+    def handle(self, *args: Any, username: str, password: str, **options: Any) -> None:
         try:
             org, user, created = platform_bootstrap(username=username, password=password)
         except DomainError as exc:

@@ -1,5 +1,7 @@
 """Demo organisations and users, created idempotently through the services (so, audited)."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -32,7 +34,7 @@ APPROVED_BUYERS = {"Korea Recovery AMC", "Seoul Credit Partners"}
 class Command(BaseCommand):
     help = "Create demo organisations and users (idempotent) and print their credentials."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             platform, _, _ = services.platform_bootstrap(username="admin", password=DEMO_PASSWORD)
             self._members(platform, PLATFORM[3])
@@ -63,7 +65,7 @@ class Command(BaseCommand):
                 + ")"
             )
 
-    def _members(self, org, members):
+    def _members(self, org: Organization, members: list[tuple[str, str]]) -> None:
         for username, role in members:
             if not User.objects.filter(username=username).exists():
                 services.member_create(
