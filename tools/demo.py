@@ -1,12 +1,16 @@
 """Drive a sale through the REST API over HTTP, as its users would, printing each step.
 
-Run by ``make demo`` against a live stack (``BASE_URL``, default http://127.0.0.1:8000) seeded by
-``manage.py seed_demo``. Uses only HTTP (no project imports), so it exercises exactly what an API
-client sees. Safe to run again: every run creates its own new objects.
+    python -m tools.demo run [--base-url URL] [--rows N]
+
+Run by ``make demo`` against a live stack (``--base-url``, default ``BASE_URL`` or
+http://127.0.0.1:8000) seeded by ``manage.py seed_demo``. Uses only HTTP (no project imports),
+so it exercises exactly what an API client sees. Safe to run again: every run creates its own
+new objects.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -18,7 +22,6 @@ import urllib.request
 import uuid
 from typing import Any
 
-BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-pass-2026")
 
 
@@ -27,6 +30,8 @@ class DemoError(RuntimeError):
 
 
 class Client:
+    base_url = "http://127.0.0.1:8000"  # set once by ``main``
+
     def __init__(self, username: str | None = None) -> None:
         self.username = username
         self.token: str | None = None
@@ -41,7 +46,7 @@ class Client:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(BASE_URL + path, data=data, method=method)  # noqa: S310
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)  # noqa: S310
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
@@ -78,7 +83,7 @@ class Client:
     def request_raw(
         self, method: str, path: str, body: bytes, content_type: str, *, expect: int
     ) -> tuple[int, Any]:
-        req = urllib.request.Request(BASE_URL + path, data=body, method=method)  # noqa: S310
+        req = urllib.request.Request(self.base_url + path, data=body, method=method)  # noqa: S310
         req.add_header("Content-Type", content_type)
         req.add_header("Authorization", f"Token {self.token}")
         try:
@@ -404,16 +409,17 @@ def auction(seller: Client, compliance: Client, buyers: list[Client], package: d
         raise DemoError(f"audit chain invalid: {verify}")
 
 
-def main() -> int:
+def _run(args: argparse.Namespace) -> int:
+    Client.base_url = args.base_url.rstrip("/")
     started = time.monotonic()
-    print(f"NPL Marketplace demo against {BASE_URL}", flush=True)
+    print(f"NPL Marketplace demo against {Client.base_url}", flush=True)
     try:
         admin = Client("admin").login()
         compliance = Client("compliance").login()
         foundation(admin, compliance)
         seller = Client("hanil_officer").login()
         buyer = Client("recovery_bidder").login()
-        package = listing(seller, compliance, buyer, int(os.environ.get("DEMO_TAPE_ROWS", "20000")))
+        package = listing(seller, compliance, buyer, args.rows)
         other = Client("seoulcredit_bidder").login()
         auction(seller, compliance, [buyer, other], package)
     except (DemoError, OSError, KeyError) as exc:
@@ -421,6 +427,27 @@ def main() -> int:
         return 1
     print(f"\nDemo finished in {time.monotonic() - started:.1f}s", flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.demo", description="A whole sale over the REST API."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="drive one sale against a running, seeded stack")
+    run.add_argument(
+        "--base-url", default=os.environ.get("BASE_URL", "http://127.0.0.1:8000"), help="the API"
+    )
+    run.add_argument(
+        "--rows",
+        type=int,
+        default=int(os.environ.get("DEMO_TAPE_ROWS", "20000")),
+        help="loans in the generated tape",
+    )
+    run.set_defaults(handler=_run)
+    args = parser.parse_args(argv)
+    status: int = args.handler(args)
+    return status
 
 
 if __name__ == "__main__":
