@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 EMBED := $(PY) -m tools.embedded run --
 
-.PHONY: install demo test lint run migrate seed services-up services-down bench-import bench-bids clean
+.PHONY: install demo test lint docs run migrate seed services-up services-down bench-import bench-bids clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# docs/CODES.md from the code registry (every app's codes.py); a test fails when it is stale.
+docs: install
+	$(EMBED) $(PY) manage.py codes --markdown --output docs/CODES.md
 
 # Web (gunicorn on 127.0.0.1:8000), one worker and beat; Ctrl-C stops all three.
 run: install
