@@ -422,7 +422,7 @@ def parallel(fn, items: list, threads: int = SETUP_THREADS) -> list:
                 if index is None or errors:
                     return
                 results[index] = fn(items[index])
-        except BaseException as exc:  # noqa: BLE001  (re-raised in the caller)
+        except BaseException as exc:  # re-raised in the caller
             errors.append(exc)
         finally:
             connections.close_all()

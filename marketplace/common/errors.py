@@ -14,7 +14,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions as drf
 
 from marketplace.common.codes import ERRORS, ErrorCode, spec_of
@@ -212,17 +212,17 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> HttpRespons
     return problem_response(exc.status_code, code, str(detail), None, headers)
 
 
-def handler404(request, exception=None) -> HttpResponse:  # noqa: ARG001
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return problem(ErrorCode.NOT_FOUND, "No such resource.")
 
 
-def handler500(request) -> HttpResponse:  # noqa: ARG001
+def handler500(request: HttpRequest) -> HttpResponse:
     return problem(ErrorCode.SERVER_ERROR)
 
 
-def handler400(request, exception=None) -> HttpResponse:  # noqa: ARG001
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return problem(ErrorCode.VALIDATION_ERROR, "Bad request.")
 
 
-def handler403(request, exception=None) -> HttpResponse:  # noqa: ARG001
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return problem(ErrorCode.PERMISSION_DENIED)

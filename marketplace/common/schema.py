@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -54,9 +55,11 @@ def status_description(status: int) -> str:
     return f"{_SUMMARIES[status]} ({joined})."
 
 
-def problems(*statuses: int, codes: dict[int, Sequence[str]] | None = None) -> dict:
+def problems(
+    *statuses: int, codes: Mapping[int, Sequence[str]] | None = None
+) -> dict[tuple[int, str], OpenApiResponse]:
     """``responses=`` entries for the given error statuses, all problem+json."""
-    out = {}
+    out: dict[tuple[int, str], OpenApiResponse] = {}
     for status in statuses:
         description = status_description(status)
         if codes and status in codes:
@@ -83,7 +86,9 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
-def add_idempotency_header(result, generator, request, public):  # noqa: ARG001
+def add_idempotency_header(
+    result: dict[str, Any], generator: object, request: object, public: bool
+) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: document Idempotency-Key on every POST."""
     for path, path_item in result.get("paths", {}).items():
         operation = path_item.get("post")

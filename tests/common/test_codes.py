@@ -141,7 +141,7 @@ def test_an_action_declared_by_two_apps_is_refused():
     first = _app("shop", actions={"ORDER_PLACED": "order.placed"})
     second = _app("stock", actions={"PLACED": "order.placed"})
 
-    with pytest.raises(registry.RegistryError, match="'order.placed' is declared by both"):
+    with pytest.raises(registry.RegistryError, match=r"'order\.placed' is declared by both"):
         registry.collect([first, second], {})
 
 
