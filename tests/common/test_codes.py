@@ -3,6 +3,7 @@ generic codes' statuses declared once, and docs/CODES.md generated from it (issu
 
 from __future__ import annotations
 
+import re
 import types
 from enum import StrEnum
 from pathlib import Path
@@ -191,3 +192,23 @@ def test_the_system_check_reports_a_broken_registry(monkeypatch):
 
     (message,) = registry.check_codes()
     assert message.id == "common.E001"
+
+
+@pytest.mark.django_db
+def test_every_code_the_schema_lists_is_declared_or_raised(api):
+    """The OpenAPI schema's problem responses name only codes that exist: declared in an app's
+    codes.py, or at least set by an exception class (a typo in ``codes=`` would be neither)."""
+    schema_json = api.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    known = set(registry.registry().errors) | set(registry.raisers())
+    operations = [op for item in schema_json["paths"].values() for op in item.values()]
+    responses = [
+        response
+        for operation in operations
+        if isinstance(operation, dict)
+        for response in operation.get("responses", {}).values()
+        if "application/problem+json" in response.get("content", {})
+    ]
+    listed = {code for r in responses for code in re.findall(r"`([a-z_]+)`", r["description"])}
+
+    assert {"invalid_state", "not_found", "idempotency_key_in_flight"} <= listed
+    assert listed <= known, listed - known
