@@ -237,7 +237,7 @@ def listing(seller: Client, compliance: Client, buyer: Client, rows: int) -> dic
     )
     show(f"compliance approves -> {package['status']}")
     _disclosure(buyer, package)
-    return package
+    return dict(package)
 
 
 def _generate_tape(rows: int) -> str:
@@ -349,7 +349,7 @@ def _open_auction(seller: Client, package: dict[str, Any]) -> dict[str, Any]:
         f"{auc['min_increment']}, deposit {auc['deposit_amount']}, ends {auc['ends_at']}"
     )
     show("soft close: a bid in the last 8 s moves the end to 10 s after the bid")
-    return auc
+    return dict(auc)
 
 
 def _register(

@@ -205,7 +205,8 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> HttpRespons
 
     code: str | None = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), None)
     if code is None:
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "validation_error"
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else ErrorCode.VALIDATION_ERROR
     detail = exc.detail if isinstance(exc.detail, str) else ERROR_CODES.get(code, (0, ""))[1]
     if isinstance(exc, drf.ParseError):
         detail = f"Malformed request body: {exc.detail}"
