@@ -3,12 +3,18 @@ not running (and stop only that), one command-line style."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tools import demo, embedded, stack
 from tools.ports import HOST, free_port, port_open
+
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def test_free_port_is_free_and_port_open_sees_a_listener():
@@ -118,3 +124,16 @@ def test_stack_refuses_a_port_in_use(capsys):
         assert stack.main(["run", "--port", str(port)]) == 1
 
     assert f"port {port} is already in use" in capsys.readouterr().err
+
+
+def test_settings_refuse_to_start_without_urls_where_tools_is_absent():
+    """The Docker image has no tools/: without both URLs, settings say what is missing."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    code = "import sys; sys.modules['tools'] = None; import marketplace.settings"
+
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True
+    )
+
+    assert result.returncode != 0
+    assert "DATABASE_URL and REDIS_URL must be set where tools/" in result.stderr
