@@ -1,8 +1,8 @@
 # Production image: the same image runs web (default CMD), the Celery worker, beat and the
 # one-shot migrate job (see docker-compose.yml, which overrides the command per service).
 #
-# DATABASE_URL and REDIS_URL must be set at run time: without them, settings would start the
-# embedded PostgreSQL/Redis inside the container, which is for development only.
+# DATABASE_URL and REDIS_URL must be set at run time: without them, settings refuse to start
+# (the embedded PostgreSQL/Redis of tools/ are for development only and not in the image).
 #
 # Not done here, on purpose:
 # - collectstatic / serving static files. The API needs none; /api/docs/ loads Swagger UI from
@@ -31,7 +31,8 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 # The project only, listed explicitly so a local .venv/, var/ (embedded database files) or .git
-# never end up in the image. Files stay owned by root: the app user can read, not modify, them.
+# never end up in the image, nor tools/ (the embedded servers, stack runner and demo client are
+# for development; without them settings refuse to start unless both URLs are set). Files stay owned by root: the app user can read, not modify, them.
 COPY manage.py pyproject.toml ./
 COPY marketplace ./marketplace
 COPY listings ./listings
@@ -49,7 +50,7 @@ USER app
 
 EXPOSE 8000
 
-# sync workers, as make run starts them (marketplace/stack.py says why): one request at a time
+# sync workers, as make run starts them (tools/stack.py says why): one request at a time
 # per process, every request waiting in the one accept queue for the next free process. They
 # expect a buffering proxy in front (slow clients then never hold a process). The number of
 # processes comes from WEB_CONCURRENCY (gunicorn reads it natively; set above). Options not

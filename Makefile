@@ -1,18 +1,18 @@
 # Everything runs from a local virtualenv; a fresh clone needs only Python 3.11.
 # With DATABASE_URL / REDIS_URL unset, real PostgreSQL and Redis are started from wheels
-# under var/ (see marketplace/embedded.py).
+# under var/ (see tools/embedded.py). Tools for running the project live in tools/.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EMBED := $(PY) -m marketplace.embedded run --
+EMBED := $(PY) -m tools.embedded run --
 # mypy's Django plugin imports the settings; these URLs make that import start no embedded
 # server (mypy never connects to them).
 MYPY := DATABASE_URL=postgres://typecheck@127.0.0.1:9/typecheck REDIS_URL=redis://127.0.0.1:9/0 \
 	MARKETPLACE_QUIET=1 $(PY) -m mypy
 
-.PHONY: install demo test lint typecheck run migrate seed services-up services-down bench-import bench-bids clean
+.PHONY: install demo test lint typecheck docs run migrate seed services-up services-down bench-import bench-bids clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ install: $(STAMP)
 # Whole sale end to end over HTTP against gunicorn + a real Celery worker + beat.
 demo: install
 	$(EMBED) sh -c '$(PY) manage.py migrate --noinput >/dev/null && $(PY) manage.py seed_demo && \
-		$(PY) -m marketplace.stack run --port auto --then "$(PY) -m marketplace.demo"'
+		$(PY) -m tools.stack run --port auto --then "$(PY) -m tools.demo run"'
 
 # Lint, type check, migrations check and the whole suite, on real PostgreSQL and Redis.
 test: install
@@ -41,9 +41,13 @@ lint: install
 typecheck: install
 	$(MYPY)
 
+# docs/CODES.md from the code registry (every app's codes.py); a test fails when it is stale.
+docs: install
+	$(EMBED) $(PY) manage.py codes --markdown --output docs/CODES.md
+
 # Web (gunicorn on 127.0.0.1:8000), one worker and beat; Ctrl-C stops all three.
 run: install
-	$(PY) -m marketplace.stack run --port $${PORT:-8000}
+	$(PY) -m tools.stack run --port $${PORT:-8000}
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -52,10 +56,10 @@ seed: install
 	$(PY) manage.py seed_demo
 
 services-up: install
-	$(PY) -m marketplace.embedded up
+	$(PY) -m tools.embedded up
 
 services-down: install
-	$(PY) -m marketplace.embedded down
+	$(PY) -m tools.embedded down
 
 # Benchmarks print figures (see docs/BENCHMARKS.md); they are not part of `make test`.
 bench-import: install

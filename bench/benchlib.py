@@ -1,5 +1,6 @@
-"""What the benchmarks share: printing, percentiles, a free port, the environment of the
-processes they start, and a gunicorn started and stopped around a measurement."""
+"""What the benchmarks share: printing, percentiles, a free port (``tools.ports``), the
+environment of the processes they start, and a gunicorn started and stopped around a
+measurement."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import http.client
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +16,13 @@ import urllib.request
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"  # the only host the benchmarks ever talk to
+if str(BASE_DIR) not in sys.path:
+    sys.path.insert(0, str(BASE_DIR))
+
+# HOST, the only host the benchmarks ever talk to (loopback), and the project's one way to
+# find a free port there (re-exported to the scripts).
+from tools.ports import HOST  # noqa: E402 (needs BASE_DIR on sys.path, just above)
+from tools.ports import free_port as free_port  # noqa: E402
 
 
 def say(text: str = "") -> None:
@@ -33,12 +39,6 @@ def percentile(samples: list[float], pct: float) -> float:
         return float("nan")
     ordered = sorted(samples)
     return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def child_env(log_level: str | None = None) -> dict[str, str]:

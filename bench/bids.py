@@ -14,7 +14,7 @@ REDIS_URL are unset):
    (``national_amc``) with one bidder each, registered on every auction (deposit 0, so approved
    at once);
 2. gunicorn on a free 127.0.0.1 port, by default as ``make run`` starts it
-   (``marketplace.stack``: ``--workers`` sync workers, each connection closed after its answer),
+   (``tools.stack``: ``--workers`` sync workers, each connection closed after its answer),
    or ``--worker-class gthread`` with ``--threads``; output in ``var/log/bench-bids-web.log``;
    every bidder logs in through ``POST /api/v1/auth/token/``;
 3. a warm-up of ``GET /api/v1/me/`` (not counted), then three phases of ``--seconds`` each with
@@ -422,7 +422,7 @@ def parallel(fn, items: list, threads: int = SETUP_THREADS) -> list:
                 if index is None or errors:
                     return
                 results[index] = fn(items[index])
-        except BaseException as exc:  # noqa: BLE001  (re-raised in the caller)
+        except BaseException as exc:  # re-raised in the caller
             errors.append(exc)
         finally:
             connections.close_all()
@@ -784,7 +784,7 @@ def check_invariants(auction_ids: list[int]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from marketplace.stack import WEB_WORKERS  # make run's number of web processes
+    from tools.stack import WEB_WORKERS  # make run's number of web processes
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")

@@ -151,7 +151,7 @@ def auction_create(
     *,
     actor,
     package_id: int,
-    format: str,  # noqa: A002  (the API's field name)
+    format: str,  # the API's field name
     starts_at: dt.datetime,
     ends_at: dt.datetime,
     starting_price,

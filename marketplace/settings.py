@@ -98,17 +98,23 @@ _embedded: list[str] = []
 DATABASE_URL = os.environ.get("DATABASE_URL") or ""
 if ENVIRONMENT == "production" and not (DATABASE_URL and os.environ.get("REDIS_URL")):
     raise ImproperlyConfigured("DATABASE_URL and REDIS_URL must be set in production")
-if not DATABASE_URL:
-    from marketplace import embedded
-
-    DATABASE_URL = cast(str, embedded.postgres_url())
-    _embedded.append("PostgreSQL")
 REDIS_URL = os.environ.get("REDIS_URL") or ""
-if not REDIS_URL:
-    from marketplace import embedded
-
-    REDIS_URL = cast(str, embedded.redis_url())
-    _embedded.append("Redis")
+if not (DATABASE_URL and REDIS_URL):
+    try:
+        # Development tooling, not part of the product (the image does not contain tools/).
+        from tools import embedded
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"tools", "tools.embedded"}:
+            raise
+        raise ImproperlyConfigured(
+            "DATABASE_URL and REDIS_URL must be set where tools/ (the embedded servers) is absent"
+        ) from exc
+    if not DATABASE_URL:
+        DATABASE_URL = cast(str, embedded.postgres_url())
+        _embedded.append("PostgreSQL")
+    if not REDIS_URL:
+        REDIS_URL = cast(str, embedded.redis_url())
+        _embedded.append("Redis")
 
 
 def _describe(url: str) -> str:

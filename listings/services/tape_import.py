@@ -165,7 +165,7 @@ def xlsx_to_csv(source: Path, target: Path) -> None:
 
     try:
         workbook = load_workbook(source, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001  (any parse failure means not a usable XLSX)
+    except Exception as exc:  # any parse failure means not a usable XLSX
         raise TapeRejected(
             [_error(1, None, "unsupported_file_type", f"not a readable XLSX workbook: {exc}")]
         ) from exc

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from knox.models import AuthToken
 
+from marketplace.accounts.codes import AuditAction
 from marketplace.accounts.models import (
     ELIGIBILITY_TRANSITIONS,
     ROLES_BY_KIND,
@@ -20,6 +21,13 @@ from marketplace.accounts.models import (
 from marketplace.audit.services import record
 from marketplace.common.errors import InvalidState, ValidationFailed
 from marketplace.common.locks import advisory_xact_lock
+
+# The audit action of each eligibility transition (ELIGIBILITY_TRANSITIONS).
+_TRANSITION_ACTIONS: dict[str, AuditAction] = {
+    "approve": AuditAction.ORGANIZATION_APPROVED,
+    "reject": AuditAction.ORGANIZATION_REJECTED,
+    "suspend": AuditAction.ORGANIZATION_SUSPENDED,
+}
 
 
 def _org_snapshot(org: Organization) -> dict[str, Any]:
@@ -65,7 +73,7 @@ def organization_create(
                 eligibility=eligibility,
             )
             record(
-                action="organization.created",
+                action=AuditAction.ORGANIZATION_CREATED,
                 object_type="organization",
                 object_id=org.pk,
                 actor=actor,
@@ -99,7 +107,7 @@ def _organization_transition(
         org.eligibility_reason = reason or ""
         org.save(update_fields=["eligibility", "eligibility_reason", "updated_at"])
         record(
-            action=f"organization.{rule['to']}",
+            action=_TRANSITION_ACTIONS[transition],
             object_type="organization",
             object_id=org.pk,
             actor=actor,
@@ -170,7 +178,7 @@ def member_create(
         candidate.set_password(password)
         candidate.save()
         record(
-            action="user.created",
+            action=AuditAction.USER_CREATED,
             object_type="organization",
             object_id=org.pk,
             actor=actor,
@@ -184,7 +192,7 @@ def token_issue(*, user: User) -> tuple[AuthToken, str]:
     with transaction.atomic():
         instance, secret = AuthToken.objects.create(user=user)
         record(
-            action="token.issued",
+            action=AuditAction.TOKEN_ISSUED,
             object_type="user",
             object_id=user.pk,
             actor=user,
@@ -199,7 +207,7 @@ def token_revoke(*, user: User, token: AuthToken) -> None:
         key = token.token_key
         token.delete()
         record(
-            action="token.revoked",
+            action=AuditAction.TOKEN_REVOKED,
             object_type="user",
             object_id=user.pk,
             actor=user,

@@ -14,39 +14,39 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions as drf
+
+from marketplace.common.codes import ERRORS, ErrorCode, spec_of
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
-# code -> (status, default detail). The stable codes of API.md plus the HTTP-level ones.
+# code -> (status, default detail) of the generic codes, as declared in codes.py.
 ERROR_CODES: dict[str, tuple[int, str]] = {
-    "validation_error": (400, "The request is not valid."),
-    "invalid_value": (400, "A value is not valid."),
-    "not_authenticated": (401, "Authentication credentials were not provided or are invalid."),
-    "permission_denied": (403, "You do not have permission to perform this action."),
-    "not_found": (404, "Not found."),
-    "method_not_allowed": (405, "Method not allowed."),
-    "not_acceptable": (406, "Cannot satisfy the request's Accept header."),
-    "invalid_state": (409, "The transition is not allowed from the current status."),
-    "idempotency_key_in_flight": (409, "A request with this Idempotency-Key is still running."),
-    "idempotency_key_reused": (422, "This Idempotency-Key was used with a different request."),
-    "payload_too_large": (413, "The request body is too large."),
-    "unsupported_media_type": (415, "Unsupported media type."),
-    "throttled": (429, "Request was throttled."),
-    "server_error": (500, "Internal server error."),
-    "service_unavailable": (503, "Service unavailable."),
+    str(code): (spec.status, spec.detail) for code, spec in ERRORS.items()
 }
 
 
 class DomainError(Exception):
-    """A refusal by a service. Carries its HTTP status and stable code; changes nothing."""
+    """A refusal by a service. Carries its HTTP status and stable code; changes nothing.
 
-    status_code = 400
-    code = "validation_error"
-    default_detail = "The request is not valid."
+    A subclass that sets a generic ``code`` (``marketplace.common.codes.ErrorCode``) takes its
+    status and default detail from ``ERRORS`` unless it sets them itself."""
+
+    status_code = ERRORS[ErrorCode.VALIDATION_ERROR].status
+    code: str = ErrorCode.VALIDATION_ERROR
+    default_detail = ERRORS[ErrorCode.VALIDATION_ERROR].detail
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = spec_of(cls.__dict__.get("code", ""))
+        if spec is not None:
+            if "status_code" not in cls.__dict__:
+                cls.status_code = spec.status
+            if "default_detail" not in cls.__dict__:
+                cls.default_detail = spec.detail
 
     def __init__(
         self,
@@ -67,32 +67,23 @@ class DomainError(Exception):
 
 
 class ValidationFailed(DomainError):
-    status_code = 400
-    code = "validation_error"
+    code = ErrorCode.VALIDATION_ERROR
 
 
 class InvalidValue(DomainError):
-    status_code = 400
-    code = "invalid_value"
-    default_detail = "A value is not valid."
+    code = ErrorCode.INVALID_VALUE
 
 
 class InvalidState(DomainError):
-    status_code = 409
-    code = "invalid_state"
-    default_detail = "The transition is not allowed from the current status."
+    code = ErrorCode.INVALID_STATE
 
 
 class Forbidden(DomainError):
-    status_code = 403
-    code = "permission_denied"
-    default_detail = "You do not have permission to perform this action."
+    code = ErrorCode.PERMISSION_DENIED
 
 
 class NotFound(DomainError):
-    status_code = 404
-    code = "not_found"
-    default_detail = "Not found."
+    code = ErrorCode.NOT_FOUND
 
 
 class Conflict(DomainError):
@@ -143,6 +134,16 @@ def problem_response(
     return response
 
 
+def problem(
+    code: ErrorCode,
+    detail: str | None = None,
+    errors: Mapping[str, list[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HttpResponse:
+    """``problem_response`` for a generic code, at the status ``codes.py`` declares for it."""
+    return problem_response(ERRORS[code].status, code, detail, errors, headers)
+
+
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     """DRF's nested error detail -> {"field" or "field.sub" or "items.0.field": [messages]}."""
     out: dict[str, list[str]] = {}
@@ -165,19 +166,19 @@ def _first_message(errors: Mapping[str, list[str]]) -> str:
     for field, messages in errors.items():
         if messages:
             return messages[0] if field == "non_field_errors" else f"{field}: {messages[0]}"
-    return ERROR_CODES["validation_error"][1]
+    return ERRORS[ErrorCode.VALIDATION_ERROR].detail
 
 
-_DRF_CODES: list[tuple[type[Exception], str]] = [
-    (drf.NotAuthenticated, "not_authenticated"),
-    (drf.AuthenticationFailed, "not_authenticated"),
-    (drf.PermissionDenied, "permission_denied"),
-    (drf.NotFound, "not_found"),
-    (drf.MethodNotAllowed, "method_not_allowed"),
-    (drf.NotAcceptable, "not_acceptable"),
-    (drf.UnsupportedMediaType, "unsupported_media_type"),
-    (drf.Throttled, "throttled"),
-    (drf.ParseError, "validation_error"),
+_DRF_CODES: list[tuple[type[Exception], ErrorCode]] = [
+    (drf.NotAuthenticated, ErrorCode.NOT_AUTHENTICATED),
+    (drf.AuthenticationFailed, ErrorCode.NOT_AUTHENTICATED),
+    (drf.PermissionDenied, ErrorCode.PERMISSION_DENIED),
+    (drf.NotFound, ErrorCode.NOT_FOUND),
+    (drf.MethodNotAllowed, ErrorCode.METHOD_NOT_ALLOWED),
+    (drf.NotAcceptable, ErrorCode.NOT_ACCEPTABLE),
+    (drf.UnsupportedMediaType, ErrorCode.UNSUPPORTED_MEDIA_TYPE),
+    (drf.Throttled, ErrorCode.THROTTLED),
+    (drf.ParseError, ErrorCode.VALIDATION_ERROR),
 ]
 
 
@@ -193,35 +194,39 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> HttpRespons
         return None  # a bug: Django's handler500 answers with a problem+json 500
 
     headers: dict[str, str] = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    # Only some APIException subclasses carry these (NotAuthenticated's realm, Throttled's wait).
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)
+    if wait:
+        headers["Retry-After"] = str(int(wait))
 
     if isinstance(exc, drf.ValidationError):
         errors = _flatten(exc.detail)
-        return problem_response(400, "validation_error", _first_message(errors), errors, headers)
+        return problem(ErrorCode.VALIDATION_ERROR, _first_message(errors), errors, headers)
 
-    code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), None)
+    code: str | None = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), None)
     if code is None:
-        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "validation_error"
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else ErrorCode.VALIDATION_ERROR
     detail = exc.detail if isinstance(exc.detail, str) else ERROR_CODES.get(code, (0, ""))[1]
     if isinstance(exc, drf.ParseError):
         detail = f"Malformed request body: {exc.detail}"
     return problem_response(exc.status_code, code, str(detail), None, headers)
 
 
-def handler404(request, exception=None) -> HttpResponse:  # noqa: ARG001
-    return problem_response(404, "not_found", "No such resource.")
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return problem(ErrorCode.NOT_FOUND, "No such resource.")
 
 
-def handler500(request) -> HttpResponse:  # noqa: ARG001
-    return problem_response(500, "server_error")
+def handler500(request: HttpRequest) -> HttpResponse:
+    return problem(ErrorCode.SERVER_ERROR)
 
 
-def handler400(request, exception=None) -> HttpResponse:  # noqa: ARG001
-    return problem_response(400, "validation_error", "Bad request.")
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return problem(ErrorCode.VALIDATION_ERROR, "Bad request.")
 
 
-def handler403(request, exception=None) -> HttpResponse:  # noqa: ARG001
-    return problem_response(403, "permission_denied")
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return problem(ErrorCode.PERMISSION_DENIED)

@@ -33,7 +33,7 @@ def _check_database() -> str | None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # noqa: BLE001  (any failure means not ready)
+    except Exception as exc:  # any failure means not ready
         return f"{type(exc).__name__}: {exc}"
     return None
 
@@ -47,7 +47,7 @@ def _check_broker() -> str | None:
             settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=2
         )
         client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 

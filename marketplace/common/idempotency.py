@@ -30,7 +30,8 @@ from django.utils import timezone
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 
-from marketplace.common.errors import problem_response
+from marketplace.common.codes import ErrorCode
+from marketplace.common.errors import problem
 from marketplace.common.locks import try_advisory_xact_lock
 from marketplace.common.models import IdempotencyKey
 
@@ -97,9 +98,8 @@ class IdempotencyMiddleware:
             return self.get_response(request)
         key = request.META[HEADER]
         if not 1 <= len(key) <= 255:
-            return problem_response(
-                400,
-                "validation_error",
+            return problem(
+                ErrorCode.VALIDATION_ERROR,
                 "Idempotency-Key must be 1 to 255 characters.",
                 {"Idempotency-Key": ["Must be 1 to 255 characters."]},
             )
@@ -114,7 +114,7 @@ class IdempotencyMiddleware:
     ) -> HttpResponseBase:
         with transaction.atomic():
             if not try_advisory_xact_lock(f"idempotency:{org_id}:{key}"):
-                return problem_response(409, "idempotency_key_in_flight")
+                return problem(ErrorCode.IDEMPOTENCY_KEY_IN_FLIGHT)
             stored = IdempotencyKey.objects.filter(organization_id=org_id, key=key).first()
             ttl = timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
             if stored is not None and stored.created_at < timezone.now() - ttl:
@@ -122,7 +122,7 @@ class IdempotencyMiddleware:
                 stored = None
             if stored is not None:
                 if stored.fingerprint != fingerprint:
-                    return problem_response(422, "idempotency_key_reused")
+                    return problem(ErrorCode.IDEMPOTENCY_KEY_REUSED)
                 return _replay(stored)
 
             response = self.get_response(request)

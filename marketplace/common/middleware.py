@@ -5,7 +5,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
-from marketplace.common.errors import problem_response
+from marketplace.common.codes import ErrorCode
+from marketplace.common.errors import problem
 
 
 class RequestSizeLimitMiddleware:
@@ -16,11 +17,10 @@ class RequestSizeLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return problem_response(400, "validation_error", "Invalid Content-Length header.")
+            return problem(ErrorCode.VALIDATION_ERROR, "Invalid Content-Length header.")
         if length > settings.MAX_REQUEST_BYTES:
-            return problem_response(
-                413,
-                "payload_too_large",
+            return problem(
+                ErrorCode.PAYLOAD_TOO_LARGE,
                 f"The request body is {length} bytes; the limit is {settings.MAX_REQUEST_BYTES}.",
             )
         return self.get_response(request)

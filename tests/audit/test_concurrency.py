@@ -5,6 +5,7 @@ Real threads, each with its own database connection, against the real PostgreSQL
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -220,13 +221,13 @@ def test_many_concurrent_writers_of_one_stream_build_one_unbroken_chain():
     assert [e.sequence for e in events] == list(range(1, 13))
     assert sorted(e.data["n"] for e in events) == list(range(12))
     assert events[0].prev_hash == GENESIS_HASH
-    for earlier, later in zip(events, events[1:], strict=False):
+    for earlier, later in itertools.pairwise(events):
         assert later.prev_hash == earlier.hash
     assert audit_verify().as_dict() == {"valid": True, "events_checked": 12, "streams_checked": 1}
 
 
 def test_record_refuses_to_run_outside_a_transaction():
     # In autocommit the event could commit without the change it describes (or vice versa).
-    with pytest.raises(RuntimeError, match="inside transaction.atomic"):
+    with pytest.raises(RuntimeError, match=r"inside transaction\.atomic"):
         record(action="x.loose", object_type="x", object_id=1)
     assert AuditEvent.objects.count() == 0

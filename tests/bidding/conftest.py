@@ -41,7 +41,7 @@ def make_auction(
     seller_user,
     package: Package | None = None,
     *,
-    format: str = "english",  # noqa: A002  (the API's field name)
+    format: str = "english",  # the API's field name
     starts_in: dt.timedelta = dt.timedelta(0),
     ends_in: dt.timedelta = dt.timedelta(hours=1),
     **terms,

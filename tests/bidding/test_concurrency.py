@@ -8,6 +8,7 @@ to the broker: ``sent_tasks`` records them instead (nothing here needs a worker)
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import threading
 import time
@@ -81,7 +82,7 @@ def test_many_bidders_racing_on_one_english_auction(seller_user, compliance_user
                 else:
                     with lock:
                         accepted.append(placed)
-        except BaseException as exc:  # noqa: BLE001  (reported by the assertions below)
+        except BaseException as exc:  # reported by the assertions below
             with lock:
                 unexpected.append(exc)
         finally:
@@ -97,7 +98,7 @@ def test_many_bidders_racing_on_one_english_auction(seller_user, compliance_user
     assert refused.get("bid_too_low", 0) > 0  # the bidders really raced
     assert [b.sequence for b in bids] == list(range(1, count + 1))
     assert bids[0].amount >= auction.starting_price
-    for previous, current in zip(bids, bids[1:], strict=False):
+    for previous, current in itertools.pairwise(bids):
         assert current.amount >= previous.amount + auction.min_increment
         assert current.buyer_id != previous.buyer_id  # a leader never outbids itself
         assert current.placed_at >= previous.placed_at
@@ -137,7 +138,7 @@ def test_concurrent_closes_close_once(seller_user, compliance_user, sent_tasks, 
         try:
             barrier.wait(timeout=30)
             results.append(close_and_settle(auction.pk))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -198,7 +199,7 @@ def test_no_bid_is_accepted_once_the_end_has_come(seller_user, compliance_user, 
                     continue
                 except AuctionNotOpen:
                     return
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -237,7 +238,7 @@ def test_bids_on_different_auctions_do_not_wait_for_each_other(
                 services.bid_place(actor=bidder, auction_id=first.pk, amount="1000.00")
                 holding.set()
                 release.wait(30)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             holding.set()

@@ -50,7 +50,7 @@ def test_seller_uploads_submits_and_compliance_approves(
     assert detail["status"] == "approved"
     assert detail["loan_count"] == 300
     strat = bidder_client.get(f"/api/v1/packages/{package['id']}/stratification/").json()
-    assert [row["bucket"] for row in strat["days_past_due"]][0] == "0-89"
+    assert strat["days_past_due"][0]["bucket"] == "0-89"
     response = bidder_client.get(f"/api/v1/packages/{package['id']}/loans/")
     assert response.status_code == 403
     assert response.json()["code"] == "nda_required"

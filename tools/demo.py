@@ -1,12 +1,17 @@
 """Drive a sale through the REST API over HTTP, as its users would, printing each step.
 
-Run by ``make demo`` against a live stack (``BASE_URL``, default http://127.0.0.1:8000) seeded by
-``manage.py seed_demo``. Uses only HTTP (no project imports), so it exercises exactly what an API
-client sees. Safe to run again: every run creates its own new objects.
+    python -m tools.demo run [--base-url URL] [--rows N]
+
+Run by ``make demo`` against a live stack (``--base-url``, default ``BASE_URL`` or
+http://127.0.0.1:8000) seeded by ``manage.py seed_demo``. Uses only HTTP (no project imports),
+so it exercises exactly what an API client sees. Safe to run again: every run creates its own
+new objects.
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import json
 import os
 import subprocess
@@ -18,7 +23,6 @@ import urllib.request
 import uuid
 from typing import Any
 
-BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-pass-2026")
 
 
@@ -27,6 +31,8 @@ class DemoError(RuntimeError):
 
 
 class Client:
+    base_url = "http://127.0.0.1:8000"  # set once by ``main``
+
     def __init__(self, username: str | None = None) -> None:
         self.username = username
         self.token: str | None = None
@@ -41,7 +47,7 @@ class Client:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(BASE_URL + path, data=data, method=method)  # noqa: S310
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)  # noqa: S310
         req.add_header("Accept", "application/json")
         if data is not None:
             req.add_header("Content-Type", "application/json")
@@ -78,7 +84,7 @@ class Client:
     def request_raw(
         self, method: str, path: str, body: bytes, content_type: str, *, expect: int
     ) -> tuple[int, Any]:
-        req = urllib.request.Request(BASE_URL + path, data=body, method=method)  # noqa: S310
+        req = urllib.request.Request(self.base_url + path, data=body, method=method)  # noqa: S310
         req.add_header("Content-Type", content_type)
         req.add_header("Authorization", f"Token {self.token}")
         try:
@@ -111,37 +117,41 @@ def show(text: str) -> None:
 
 
 def foundation(admin: Client, compliance: Client) -> None:
+    """Steps 1-5: users, a new buyer's onboarding and review, the audit trail."""
     step(1, "Platform admin and compliance officer log in")
     _, me = admin.request("GET", "/api/v1/me/")
     show(f"admin: {me['username']} ({me['role']}) of {me['organization']['name']}")
     _, me = compliance.request("GET", "/api/v1/me/")
     show(f"compliance: {me['username']} ({me['role']})")
+    org, member = _onboard_buyer(admin)
+    bidder = _review_buyer(compliance, org, member)
 
+    step(4, "Admin lists organisations")
+    _, page = admin.request("GET", "/api/v1/organizations/?page_size=200")
+    for item in page["results"]:
+        extra = f", {item['eligibility']}" if item["kind"] == "buyer" else ""
+        show(f"#{item['id']:<3} {item['name']:<32} {item['kind']}{extra}")
+    show(f"{page['count']} organisations")
+
+    _audit_trail(compliance, org)
+    bidder.request("POST", "/api/v1/auth/logout/", {}, expect=204)
+    bidder.request("GET", "/api/v1/me/", expect=401)
+    show("bidder logs out; its token is refused afterwards (401)")
+
+
+def _onboard_buyer(admin: Client) -> tuple[dict[str, Any], dict[str, Any]]:
     step(2, "Admin onboards a new buyer organisation (pending) with a bidder")
     suffix = uuid.uuid4().hex[:6]
-    _, org = admin.request(
-        "POST",
-        "/api/v1/organizations/",
-        {
-            "name": f"Demo Capital AMC {suffix}",
-            "kind": "buyer",
-            "licence_type": "local_amc",
-            "registration_number": f"DEMO-{suffix}",
-        },
-        headers={"Idempotency-Key": f"demo-org-{suffix}"},
-    )
+    body = {
+        "name": f"Demo Capital AMC {suffix}",
+        "kind": "buyer",
+        "licence_type": "local_amc",
+        "registration_number": f"DEMO-{suffix}",
+    }
+    key = {"Idempotency-Key": f"demo-org-{suffix}"}
+    _, org = admin.request("POST", "/api/v1/organizations/", body, headers=key)
     show(f"created organisation #{org['id']} {org['name']}: eligibility {org['eligibility']}")
-    status, replay = admin.request(
-        "POST",
-        "/api/v1/organizations/",
-        {
-            "name": f"Demo Capital AMC {suffix}",
-            "kind": "buyer",
-            "licence_type": "local_amc",
-            "registration_number": f"DEMO-{suffix}",
-        },
-        headers={"Idempotency-Key": f"demo-org-{suffix}"},
-    )
+    status, replay = admin.request("POST", "/api/v1/organizations/", body, headers=key)
     show(
         f"same request replayed with its Idempotency-Key -> {status}, same organisation "
         f"#{replay['id']} (nothing created twice)"
@@ -152,31 +162,23 @@ def foundation(admin: Client, compliance: Client) -> None:
         {"username": f"demo_bidder_{suffix}", "password": PASSWORD, "role": "bidder"},
     )
     show(f"created user {member['username']} (role {member['role']})")
+    return org, member
 
+
+def _review_buyer(compliance: Client, org: dict[str, Any], member: dict[str, Any]) -> Client:
     step(3, "The new bidder cannot act for its organisation's review; compliance approves it")
+    approve = f"/api/v1/organizations/{org['id']}/approve/"
     bidder = Client(member["username"]).login()
-    status, problem = bidder.request(
-        "POST", f"/api/v1/organizations/{org['id']}/approve/", {}, expect=403
-    )
+    status, problem = bidder.request("POST", approve, {}, expect=403)
     show(f"bidder tries to approve -> {status} {problem['code']}")
-    _, approved = compliance.request(
-        "POST",
-        f"/api/v1/organizations/{org['id']}/approve/",
-        {"reason": "licence and KYC verified"},
-    )
+    _, approved = compliance.request("POST", approve, {"reason": "licence and KYC verified"})
     show(f"compliance approves -> eligibility {approved['eligibility']}")
-    status, problem = compliance.request(
-        "POST", f"/api/v1/organizations/{org['id']}/approve/", {}, expect=409
-    )
+    status, problem = compliance.request("POST", approve, {}, expect=409)
     show(f"approving again -> {status} {problem['code']}: {problem['detail']}")
+    return bidder
 
-    step(4, "Admin lists organisations")
-    _, page = admin.request("GET", "/api/v1/organizations/?page_size=200")
-    for item in page["results"]:
-        extra = f", {item['eligibility']}" if item["kind"] == "buyer" else ""
-        show(f"#{item['id']:<3} {item['name']:<32} {item['kind']}{extra}")
-    show(f"{page['count']} organisations")
 
+def _audit_trail(compliance: Client, org: dict[str, Any]) -> None:
     step(5, "Compliance reads the audit trail of the new buyer and verifies every chain")
     _, events = compliance.request(
         "GET", f"/api/v1/audit-events/?object_type=organization&object_id={org['id']}"
@@ -193,12 +195,24 @@ def foundation(admin: Client, compliance: Client) -> None:
     )
     if not verify["valid"]:
         raise DemoError(f"audit chain invalid: {verify}")
-    bidder.request("POST", "/api/v1/auth/logout/", {}, expect=204)
-    bidder.request("GET", "/api/v1/me/", expect=401)
-    show("bidder logs out; its token is refused afterwards (401)")
 
 
-def listing(seller: Client, compliance: Client, buyer: Client, rows: int) -> dict:
+SUMMARY_FIELDS = (
+    "loan_count",
+    "borrower_count",
+    "total_principal",
+    "total_interest",
+    "total_fees",
+    "total_balance",
+    "weighted_avg_days_past_due",
+    "weighted_avg_borrower_age",
+    "max_borrower_balance",
+    "avg_borrower_balance",
+)
+
+
+def listing(seller: Client, compliance: Client, buyer: Client, rows: int) -> dict[str, Any]:
+    """Steps 6-10: a package with its loan tape, its review, and what it discloses."""
     step(6, f"A bank disposal officer creates a package and uploads a {rows:,}-loan tape")
     _, package = seller.request(
         "POST",
@@ -211,6 +225,22 @@ def listing(seller: Client, compliance: Client, buyer: Client, rows: int) -> dic
         },
     )
     show(f"package #{package['id']} '{package['title']}' is {package['status']}")
+    _upload_tape(seller, package, _generate_tape(rows), rows)
+
+    step(7, "The buyer cannot see the draft; the seller submits; compliance approves")
+    status, problem = buyer.request("GET", f"/api/v1/packages/{package['id']}/", expect=404)
+    show(f"buyer GET draft -> {status} {problem['code']}")
+    _, package = seller.request("POST", f"/api/v1/packages/{package['id']}/submit/", {})
+    show(f"seller submits -> {package['status']}")
+    _, package = compliance.request(
+        "POST", f"/api/v1/packages/{package['id']}/approve/", {"note": "disclosure reviewed"}
+    )
+    show(f"compliance approves -> {package['status']}")
+    _disclosure(buyer, package)
+    return dict(package)
+
+
+def _generate_tape(rows: int) -> str:
     tape_path = os.path.join(tempfile.mkdtemp(prefix="demo-tape-"), "tape.csv")
     subprocess.run(
         [
@@ -232,6 +262,10 @@ def listing(seller: Client, compliance: Client, buyer: Client, rows: int) -> dic
         f"generated {os.path.getsize(tape_path) / 1e6:.1f} MB CSV with "
         "`manage.py generate_loan_tape`"
     )
+    return tape_path
+
+
+def _upload_tape(seller: Client, package: dict[str, Any], tape_path: str, rows: int) -> None:
     _, accepted = seller.upload(f"/api/v1/packages/{package['id']}/loan-tape/", tape_path)
     show(f"upload accepted: import #{accepted['id']} {accepted['status']} (202, a worker loads it)")
     deadline = time.monotonic() + 180
@@ -247,30 +281,11 @@ def listing(seller: Client, compliance: Client, buyer: Client, rows: int) -> dic
     if tape["status"] != "succeeded":
         raise DemoError(f"import failed: {tape['errors'][:5]}")
 
-    step(7, "The buyer cannot see the draft; the seller submits; compliance approves")
-    status, problem = buyer.request("GET", f"/api/v1/packages/{package['id']}/", expect=404)
-    show(f"buyer GET draft -> {status} {problem['code']}")
-    _, package = seller.request("POST", f"/api/v1/packages/{package['id']}/submit/", {})
-    show(f"seller submits -> {package['status']}")
-    _, package = compliance.request(
-        "POST", f"/api/v1/packages/{package['id']}/approve/", {"note": "disclosure reviewed"}
-    )
-    show(f"compliance approves -> {package['status']}")
 
+def _disclosure(buyer: Client, package: dict[str, Any]) -> None:
     step(8, "Public disclosure: the package summary")
     _, summary = buyer.request("GET", f"/api/v1/packages/{package['id']}/")
-    for key in (
-        "loan_count",
-        "borrower_count",
-        "total_principal",
-        "total_interest",
-        "total_fees",
-        "total_balance",
-        "weighted_avg_days_past_due",
-        "weighted_avg_borrower_age",
-        "max_borrower_balance",
-        "avg_borrower_balance",
-    ):
+    for key in SUMMARY_FIELDS:
         show(f"{key:<28} {summary[key]}")
     show(f"{'litigation_mix':<28} {summary['litigation_mix']}")
     show(f"{'product_mix':<28} {summary['product_mix']}")
@@ -285,12 +300,31 @@ def listing(seller: Client, compliance: Client, buyer: Client, rows: int) -> dic
             )
     status, problem = buyer.request("GET", f"/api/v1/packages/{package['id']}/loans/", expect=403)
     show(f"buyer asks for loan-level rows before registering -> {status} {problem['code']}")
-    return package
 
 
-def auction(seller: Client, compliance: Client, buyers: list[Client], package: dict) -> None:
-    import datetime as dt
+def auction(
+    seller: Client, compliance: Client, buyers: list[Client], package: dict[str, Any]
+) -> None:
+    """Steps 11-15: an English auction with a soft close, closed by the worker, settled."""
+    auc = _open_auction(seller, package)
+    _register(compliance, buyers, auc, package)
+    path = f"/api/v1/auctions/{auc['id']}/bids/"
+    _bidding(buyers, auc, path)
+    _closing(seller, buyers[1], auc, path)
 
+    step(15, "Settlement opened for the winner")
+    _, settlements = seller.request("GET", "/api/v1/settlements/")
+    settlement = next(s for s in settlements["results"] if s["auction"] == auc["id"])
+    for key in ("id", "status", "price", "deposit_applied", "balance_due", "due_at"):
+        show(f"{key:<16} {settlement[key]}")
+    show(f"buyer {settlement['buyer']['name']}, seller {settlement['seller']['name']}")
+    _, verify = compliance.request("GET", "/api/v1/audit-events/verify/")
+    show(f"audit chains: valid={verify['valid']} ({verify['events_checked']} events)")
+    if not verify["valid"]:
+        raise DemoError(f"audit chain invalid: {verify}")
+
+
+def _open_auction(seller: Client, package: dict[str, Any]) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     step(11, "The seller opens an English auction with a hidden reserve and a soft close")
     _, auc = seller.request(
@@ -315,7 +349,12 @@ def auction(seller: Client, compliance: Client, buyers: list[Client], package: d
         f"{auc['min_increment']}, deposit {auc['deposit_amount']}, ends {auc['ends_at']}"
     )
     show("soft close: a bid in the last 8 s moves the end to 10 s after the bid")
+    return dict(auc)
 
+
+def _register(
+    compliance: Client, buyers: list[Client], auc: dict[str, Any], package: dict[str, Any]
+) -> None:
     step(12, "Two approved buyers register (NDA) and the platform confirms their deposits")
     for buyer in buyers:
         _, reg = buyer.request(
@@ -334,9 +373,10 @@ def auction(seller: Client, compliance: Client, buyers: list[Client], package: d
         _, loans = buyer.request("GET", f"/api/v1/packages/{package['id']}/loans/?page_size=1")
         show(f"the data room is open to {buyer.username}: {loans['count']:,} loans")
 
+
+def _bidding(buyers: list[Client], auc: dict[str, Any], path: str) -> None:
     step(13, "Bidding")
     first, second = buyers
-    path = f"/api/v1/auctions/{auc['id']}/bids/"
     _, bid = first.request("POST", path, {"amount": "100000000.00"})
     show(f"{first.username} bids {bid['amount']} (#{bid['sequence']})")
     status, problem = second.request("POST", path, {"amount": "100500000.00"}, expect=409)
@@ -366,6 +406,8 @@ def auction(seller: Client, compliance: Client, buyers: list[Client], package: d
         f"{detail['original_ends_at']} to {detail['ends_at']}"
     )
 
+
+def _closing(seller: Client, buyer: Client, auc: dict[str, Any], path: str) -> None:
     step(14, "The Celery worker closes the auction at its extended end")
     deadline = time.monotonic() + 60
     while True:
@@ -383,7 +425,7 @@ def auction(seller: Client, compliance: Client, buyers: list[Client], package: d
     show("bid history as the seller sees it:")
     for row in bids["results"]:
         show(f"  #{row['sequence']} {row['placed_at']}  {row['amount']:>15}  {row['bidder']}")
-    _, bids = second.request("GET", f"{path}?page_size=200")
+    _, bids = buyer.request("GET", f"{path}?page_size=200")
     show(
         "…and as a buyer sees it: "
         + ", ".join(
@@ -392,28 +434,18 @@ def auction(seller: Client, compliance: Client, buyers: list[Client], package: d
         )
     )
 
-    step(15, "Settlement opened for the winner")
-    _, settlements = seller.request("GET", "/api/v1/settlements/")
-    settlement = next(s for s in settlements["results"] if s["auction"] == auc["id"])
-    for key in ("id", "status", "price", "deposit_applied", "balance_due", "due_at"):
-        show(f"{key:<16} {settlement[key]}")
-    show(f"buyer {settlement['buyer']['name']}, seller {settlement['seller']['name']}")
-    _, verify = compliance.request("GET", "/api/v1/audit-events/verify/")
-    show(f"audit chains: valid={verify['valid']} ({verify['events_checked']} events)")
-    if not verify["valid"]:
-        raise DemoError(f"audit chain invalid: {verify}")
 
-
-def main() -> int:
+def _run(args: argparse.Namespace) -> int:
+    Client.base_url = args.base_url.rstrip("/")
     started = time.monotonic()
-    print(f"NPL Marketplace demo against {BASE_URL}", flush=True)
+    print(f"NPL Marketplace demo against {Client.base_url}", flush=True)
     try:
         admin = Client("admin").login()
         compliance = Client("compliance").login()
         foundation(admin, compliance)
         seller = Client("hanil_officer").login()
         buyer = Client("recovery_bidder").login()
-        package = listing(seller, compliance, buyer, int(os.environ.get("DEMO_TAPE_ROWS", "20000")))
+        package = listing(seller, compliance, buyer, args.rows)
         other = Client("seoulcredit_bidder").login()
         auction(seller, compliance, [buyer, other], package)
     except (DemoError, OSError, KeyError) as exc:
@@ -421,6 +453,27 @@ def main() -> int:
         return 1
     print(f"\nDemo finished in {time.monotonic() - started:.1f}s", flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.demo", description="A whole sale over the REST API."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="drive one sale against a running, seeded stack")
+    run.add_argument(
+        "--base-url", default=os.environ.get("BASE_URL", "http://127.0.0.1:8000"), help="the API"
+    )
+    run.add_argument(
+        "--rows",
+        type=int,
+        default=int(os.environ.get("DEMO_TAPE_ROWS", "20000")),
+        help="loans in the generated tape",
+    )
+    run.set_defaults(handler=_run)
+    args = parser.parse_args(argv)
+    status: int = args.handler(args)
+    return status
 
 
 if __name__ == "__main__":

