@@ -9,7 +9,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bidding import selectors, services
+from bidding import selectors
+from bidding.codes import ErrorCode
 from bidding.filters import AuctionFilter
 from bidding.models import Auction, Registration
 from bidding.serializers import (
@@ -20,6 +21,13 @@ from bidding.serializers import (
     BidSerializer,
     RegistrationCreateSerializer,
     RegistrationSerializer,
+)
+from bidding.services.auctions import AuctionTerms, auction_create
+from bidding.services.bids import bid_place
+from bidding.services.closing import auction_cancel
+from bidding.services.registrations import (
+    registration_confirm_deposit,
+    registration_create,
 )
 from listings.selectors import package_visible_to
 from marketplace.common.errors import NotFound
@@ -34,8 +42,12 @@ BID_ERRORS = problems(
     409,
     codes={
         400: ["invalid_value"],
-        403: ["not_registered", "deposit_not_confirmed", "buyer_not_eligible"],
-        409: ["auction_not_open", "bid_too_low", "already_leading"],
+        403: [
+            ErrorCode.NOT_REGISTERED,
+            ErrorCode.DEPOSIT_NOT_CONFIRMED,
+            ErrorCode.BUYER_NOT_ELIGIBLE,
+        ],
+        409: [ErrorCode.AUCTION_NOT_OPEN, ErrorCode.BID_TOO_LOW, ErrorCode.ALREADY_LEADING],
     },
 )
 
@@ -103,7 +115,9 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         package_id = values.pop("package")
         if not package_visible_to(user=request.user).filter(pk=package_id).exists():
             raise NotFound("No such package.")
-        auction = services.auction_create(actor=request.user, package_id=package_id, **values)
+        auction = auction_create(
+            actor=request.user, package_id=package_id, terms=AuctionTerms(**values)
+        )
         auction = self.get_queryset().get(pk=auction.pk)
         return Response(
             auction_representation(auction, request.user), status=status.HTTP_201_CREATED
@@ -117,7 +131,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         auction = self._auction()
-        services.auction_cancel(actor=request.user, auction_id=auction.pk)
+        auction_cancel(actor=request.user, auction_id=auction.pk)
         return Response(auction_representation(self._auction(), request.user))
 
     @extend_schema(
@@ -137,7 +151,10 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 403,
                 404,
                 409,
-                codes={403: ["buyer_not_eligible"], 409: ["auction_not_open", "invalid_state"]},
+                codes={
+                    403: [ErrorCode.BUYER_NOT_ELIGIBLE],
+                    409: [ErrorCode.AUCTION_NOT_OPEN, "invalid_state"],
+                },
             ),
         },
     )
@@ -152,7 +169,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             raise PermissionDenied("Only bidders register for auctions.")
         data = RegistrationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        registration = services.registration_create(
+        registration = registration_create(
             actor=request.user,
             auction_id=auction.pk,
             accept_nda=data.validated_data["accept_nda"],
@@ -184,7 +201,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 auction_id = int(pk)
             except (TypeError, ValueError) as exc:
                 raise NotFound("No such auction.") from exc
-            bid = services.bid_place(
+            bid = bid_place(
                 actor=request.user, auction_id=auction_id, amount=data.validated_data["amount"]
             )
             return Response(BidSerializer(bid).data, status=status.HTTP_201_CREATED)
@@ -205,6 +222,6 @@ class ConfirmDepositView(APIView):
         responses={200: RegistrationSerializer, **problems(401, 403, 404, 409)},
     )
     def post(self, request, pk: int):
-        registration = services.registration_confirm_deposit(actor=request.user, registration_id=pk)
+        registration = registration_confirm_deposit(actor=request.user, registration_id=pk)
         registration = Registration.objects.select_related("buyer").get(pk=registration.pk)
         return Response(RegistrationSerializer(registration).data)
