@@ -137,7 +137,7 @@ def extended_end(auction: SoftClose, *, placed_at: dt.datetime) -> dt.datetime |
     ``placed_at + extension_seconds``, never earlier; ``soft_close_seconds`` 0 never extends.
     A sealed auction's end never moves, so no bidder learns that another has bid; it closes at
     the end its terms set."""
-    if not auction.soft_close_seconds:
+    if auction.format != AuctionFormat.ENGLISH or not auction.soft_close_seconds:
         return None
     if auction.ends_at - placed_at > dt.timedelta(seconds=auction.soft_close_seconds):
         return None
@@ -191,7 +191,7 @@ def bid_scope(viewer: Viewer, auction: Shown) -> BidScope:
     includes a cancelled one: a buyer its own, the seller none, the platform all (as the
     operator it sees them while the auction runs, and still does after a cancel: that reveals
     nothing it did not see before; compliance also has them in the audit log)."""
-    if bids_revealed(auction) or auction.status == AuctionStatus.CANCELLED:
+    if bids_revealed(auction):
         return BidScope.ALL
     if viewer.seller:
         return BidScope.NONE
@@ -237,7 +237,7 @@ def disclosure(viewer: Viewer, auction: Shown) -> Disclosure:
         reserve_price=viewer.platform or viewer.seller,
         price=price,
         minimum_next_bid=price and auction.status in ACTIVE_STATUSES,
-        bid_count=True,
+        bid_count=bid_scope(viewer, auction) is BidScope.ALL,
         winner=(
             auction.status == AuctionStatus.CLOSED
             and auction.winner_id is not None

@@ -226,3 +226,42 @@ def test_a_sealed_leader_is_not_told_it_leads_before_close():
     assert not rules.disclosure(ALPHA_VIEW, auction).is_leading
     assert not rules.disclosure(ALPHA_VIEW, auction).price  # a sealed auction shows no price
     assert rules.disclosure(ALPHA_VIEW, replace(auction, status="closed")).is_leading
+
+
+# --------------------------------------------------------------------------- sealed stays sealed
+
+
+def test_a_sealed_auction_is_never_extended():
+    auction = A(format="sealed", ends_at=T0, soft_close_seconds=86_400)
+
+    for seconds_left in (86_400, 299, 1, 0.001):
+        placed_at = T0 - dt.timedelta(seconds=seconds_left)
+        assert rules.extended_end(auction, placed_at=placed_at) is None
+    # The same terms in English: a bid with less than the extension left moves the end.
+    english = replace(auction, format="english")
+    assert rules.extended_end(english, placed_at=T0 - dt.timedelta(seconds=1)) == (
+        T0 + dt.timedelta(seconds=299)
+    )
+
+
+@pytest.mark.parametrize("status", ["scheduled", "open", "cancelled"])
+def test_a_sealed_auction_not_closed_reveals_no_bid(status):
+    auction = A(format="sealed", status=status, leading_buyer_id=ALPHA)
+
+    assert not rules.bids_revealed(auction)
+    assert rules.bid_scope(ALPHA_VIEW, auction) is BidScope.OWN
+    assert rules.bid_scope(SELLER_VIEW, auction) is BidScope.NONE
+    assert rules.bid_scope(PLATFORM_VIEW, auction) is BidScope.ALL
+    assert not rules.may_list_bids(OUTSIDER_VIEW, auction)
+    for viewer in (ALPHA_VIEW, SELLER_VIEW, OUTSIDER_VIEW):
+        shown = rules.disclosure(viewer, auction)
+        assert not shown.bid_count and not shown.is_leading and not shown.winner
+    assert rules.disclosure(PLATFORM_VIEW, auction).bid_count
+
+
+def test_a_cancelled_english_auction_keeps_showing_its_bids_to_insiders():
+    auction = A(status="cancelled")
+
+    assert rules.bids_revealed(auction)
+    for viewer in (ALPHA_VIEW, SELLER_VIEW, PLATFORM_VIEW):
+        assert rules.bid_scope(viewer, auction) is BidScope.ALL
