@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bidding.codes import ErrorCode
-from marketplace.common.errors import Conflict, DomainError
+from marketplace.common.errors import Conflict, Forbidden
 
 
 class AuctionNotOpen(Conflict):
@@ -21,19 +21,16 @@ class AlreadyLeading(Conflict):
     default_detail = "You already hold the leading bid."
 
 
-class NotRegistered(DomainError):
-    status_code = 403
+class NotRegistered(Forbidden):
     code = ErrorCode.NOT_REGISTERED
     default_detail = "Your organisation is not registered for this auction."
 
 
-class DepositNotConfirmed(DomainError):
-    status_code = 403
+class DepositNotConfirmed(Forbidden):
     code = ErrorCode.DEPOSIT_NOT_CONFIRMED
     default_detail = "Your deposit for this auction has not been confirmed yet."
 
 
-class BuyerNotEligible(DomainError):
-    status_code = 403
+class BuyerNotEligible(Forbidden):
     code = ErrorCode.BUYER_NOT_ELIGIBLE
     default_detail = "Your organisation is not eligible to bid."

@@ -28,11 +28,14 @@ from bidding.models import ACTIVE_STATUSES, AuctionFormat, AuctionStatus
 # --------------------------------------------------------------------------- what rules read
 
 
-class Pricing(Protocol):
-    """What the minimum bid depends on."""
-
+class Formatted(Protocol):
     @property
     def format(self) -> str: ...
+
+
+class Pricing(Formatted, Protocol):
+    """What the minimum bid depends on."""
+
     @property
     def starting_price(self) -> Decimal: ...
     @property
@@ -41,22 +44,27 @@ class Pricing(Protocol):
     def current_price(self) -> Decimal | None: ...
 
 
-class Leading(Protocol):
-    @property
-    def format(self) -> str: ...
+class Leading(Formatted, Protocol):
     @property
     def leading_buyer_id(self) -> int | None: ...
 
 
-class SoftClose(Protocol):
-    @property
-    def format(self) -> str: ...
+class SoftClose(Formatted, Protocol):
     @property
     def ends_at(self) -> dt.datetime: ...
     @property
     def soft_close_seconds(self) -> int: ...
     @property
     def extension_seconds(self) -> int: ...
+
+
+class Shown(Leading, Protocol):
+    """An auction, as far as what a caller may see of it goes."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def winner_id(self) -> int | None: ...
 
 
 class Ranked(Protocol):
@@ -66,19 +74,6 @@ class Ranked(Protocol):
     def amount(self) -> Decimal: ...
     @property
     def sequence(self) -> int: ...
-
-
-class Shown(Protocol):
-    """An auction, as far as what a caller may see of it goes."""
-
-    @property
-    def format(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def leading_buyer_id(self) -> int | None: ...
-    @property
-    def winner_id(self) -> int | None: ...
 
 
 BidT = TypeVar("BidT", bound=Ranked)

@@ -13,10 +13,10 @@ from django.utils import timezone
 from bidding.codes import AuditAction
 from bidding.models import AUCTION_TRANSITIONS, Auction, AuctionFormat, AuctionStatus
 from bidding.services.schedule import CLOSE_TASK, OPEN_TASK, schedule
+from bidding.services.trail import auction_record
 from listings import services as listing_services
 from listings.models import Package
 from marketplace.accounts.models import User
-from marketplace.audit.services import record
 from marketplace.common.atomic import require_atomic
 from marketplace.common.errors import Forbidden, InvalidValue, ValidationFailed
 from marketplace.common.money import to_money
@@ -80,13 +80,7 @@ def auction_create(*, actor: User, package_id: int, terms: AuctionTerms) -> Auct
         auction = _auction_insert(actor=actor, package=package, terms=terms, prices=prices, now=now)
         _record_created(auction, actor=actor)
         if auction.status == AuctionStatus.OPEN:
-            record(
-                action=AuditAction.AUCTION_OPENED,
-                object_type="auction",
-                object_id=auction.pk,
-                actor=None,
-                data={"at": now},
-            )
+            auction_record(auction.pk, AuditAction.AUCTION_OPENED, actor=None, data={"at": now})
         else:
             schedule(OPEN_TASK, auction.pk, auction.starts_at)
         schedule(CLOSE_TASK, auction.pk, auction.ends_at)
@@ -172,10 +166,9 @@ def _auction_insert(
 
 
 def _record_created(auction: Auction, *, actor: User) -> None:
-    record(
-        action=AuditAction.AUCTION_CREATED,
-        object_type="auction",
-        object_id=auction.pk,
+    auction_record(
+        auction.pk,
+        AuditAction.AUCTION_CREATED,
         actor=actor,
         data={
             "package_id": auction.package_id,
@@ -207,10 +200,9 @@ def open_if_due(auction: Auction, now: dt.datetime) -> bool:
     auction_transition(auction, "open")
     auction.opened_at = now
     auction.save(update_fields=["status", "opened_at"])
-    record(
-        action=AuditAction.AUCTION_OPENED,
-        object_type="auction",
-        object_id=auction.pk,
+    auction_record(
+        auction.pk,
+        AuditAction.AUCTION_OPENED,
         actor=None,
         data={"at": now, "scheduled_for": auction.starts_at},
     )

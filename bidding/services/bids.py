@@ -29,11 +29,11 @@ from bidding.errors import (
 from bidding.models import Auction, AuctionFormat, AuctionStatus, Bid, RegistrationStatus
 from bidding.services.auctions import open_if_due
 from bidding.services.schedule import CLOSE_TASK, schedule
+from bidding.services.trail import auction_record
 from marketplace.accounts.models import Organization, User
 from marketplace.audit.services import (
     StreamHead,
     event_append,
-    record,
     stream_for,
     stream_head,
     stream_head_from,
@@ -343,10 +343,9 @@ def _bid_write(
 
 def _extend(auction_id: int, *, from_: dt.datetime, to: dt.datetime, bid_id: int) -> None:
     """Record the soft-close extension and schedule the close at the new end."""
-    record(
-        action=AuditAction.AUCTION_EXTENDED,
-        object_type="auction",
-        object_id=auction_id,
+    auction_record(
+        auction_id,
+        AuditAction.AUCTION_EXTENDED,
         actor=None,
         data={"from": from_, "to": to, "bid_id": bid_id},
     )

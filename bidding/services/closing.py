@@ -22,9 +22,9 @@ from bidding.models import (
     Registration,
 )
 from bidding.services.auctions import auction_transition, open_if_due
+from bidding.services.trail import auction_record, deposit_record
 from listings import services as listing_services
 from marketplace.accounts.models import User
-from marketplace.audit.services import record
 from marketplace.common.atomic import require_atomic
 from marketplace.common.errors import Forbidden, InvalidState
 
@@ -72,7 +72,7 @@ def auction_close(*, auction_id: int) -> CloseResult:
         for registration in _held_deposits(auction):
             won = winning is not None and registration.buyer_id == winning.buyer_id
             status = DepositStatus.APPLIED if won else DepositStatus.RELEASED
-            deposit_settle(registration, auction=auction, actor=None, status=status)
+            deposit_settle(registration, actor=None, status=status)
         if winning is None:
             listing_services.package_transition(
                 actor=None,
@@ -85,10 +85,9 @@ def auction_close(*, auction_id: int) -> CloseResult:
 
 
 def _record_closed(auction: Auction, winning: Bid | None) -> None:
-    record(
-        action=AuditAction.AUCTION_CLOSED,
-        object_type="auction",
-        object_id=auction.pk,
+    auction_record(
+        auction.pk,
+        AuditAction.AUCTION_CLOSED,
         actor=None,
         data={
             "outcome": auction.outcome,
@@ -124,7 +123,6 @@ def auction_cancel(*, actor: User, auction_id: int, reason: str = "") -> Auction
         for registration in _held_deposits(auction):
             deposit_settle(
                 registration,
-                auction=auction,
                 actor=actor,
                 status=DepositStatus.RELEASED,
                 reason="cancelled",
@@ -135,10 +133,9 @@ def auction_cancel(*, actor: User, auction_id: int, reason: str = "") -> Auction
             name="return_to_market",
             data={"auction_id": auction.pk, "reason": "cancelled"},
         )
-        record(
-            action=AuditAction.AUCTION_CANCELLED,
-            object_type="auction",
-            object_id=auction.pk,
+        auction_record(
+            auction.pk,
+            AuditAction.AUCTION_CANCELLED,
             actor=actor,
             data={"from": previous, "reason": reason},
         )
@@ -155,12 +152,7 @@ def _held_deposits(auction: Auction) -> QuerySet[Registration]:
 
 
 def deposit_settle(
-    registration: Registration,
-    *,
-    auction: Auction,
-    actor: User | None,
-    status: str,
-    reason: str = "",
+    registration: Registration, *, actor: User | None, status: str, reason: str = ""
 ) -> None:
     """A held deposit becomes applied or released, and ``deposit.applied`` or
     ``deposit.released`` is recorded. The caller's transaction holds the auction's row lock and
@@ -169,17 +161,4 @@ def deposit_settle(
     action = DEPOSIT_SETTLED_ACTIONS[status]
     registration.deposit_status = status
     registration.save(update_fields=["deposit_status"])
-    data = {
-        "registration_id": registration.pk,
-        "buyer_id": registration.buyer_id,
-        "amount": registration.deposit_amount,
-    }
-    if reason:
-        data["reason"] = reason
-    record(
-        action=action,
-        object_type="auction",
-        object_id=auction.pk,
-        actor=actor,
-        data=data,
-    )
+    deposit_record(action, registration, actor=actor, reason=reason)

@@ -15,9 +15,9 @@ from bidding.models import (
     Registration,
     RegistrationStatus,
 )
+from bidding.services.trail import auction_record, deposit_record
 from listings import services as listing_services
 from marketplace.accounts.models import User
-from marketplace.audit.services import record
 from marketplace.common.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 
 # Licence types allowed to buy personal consumer NPLs on this platform.
@@ -75,10 +75,9 @@ def _registration_insert(auction: Auction, *, actor: User) -> Registration:
         deposit_amount=auction.deposit_amount,
         nda_accepted_at=timezone.now(),
     )
-    record(
-        action=AuditAction.REGISTRATION_CREATED,
-        object_type="auction",
-        object_id=auction.pk,
+    auction_record(
+        auction.pk,
+        AuditAction.REGISTRATION_CREATED,
         actor=actor,
         data={
             "registration_id": registration.pk,
@@ -117,15 +116,5 @@ def registration_confirm_deposit(*, actor: User, registration_id: int) -> Regist
         registration.deposit_status = DepositStatus.HELD
         registration.deposit_confirmed_at = timezone.now()
         registration.save(update_fields=["status", "deposit_status", "deposit_confirmed_at"])
-        record(
-            action=AuditAction.DEPOSIT_CONFIRMED,
-            object_type="auction",
-            object_id=auction.pk,
-            actor=actor,
-            data={
-                "registration_id": registration.pk,
-                "buyer_id": registration.buyer_id,
-                "amount": registration.deposit_amount,
-            },
-        )
+        deposit_record(AuditAction.DEPOSIT_CONFIRMED, registration, actor=actor)
     return registration

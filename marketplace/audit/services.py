@@ -132,39 +132,6 @@ _EVENT_INSERT_SQL = (
 )
 
 
-def _event_next(
-    *,
-    stream: str,
-    head: StreamHead | None,
-    action: str,
-    object_type: str,
-    object_id: Any,
-    actor: Any = None,
-    organization: Any = None,
-    data: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """The event that follows ``head``, hashed but not saved."""
-    if organization is None and actor is not None:
-        organization = getattr(actor, "organization", None)
-    sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-    event = AuditEvent(
-        stream=stream,
-        sequence=sequence,
-        occurred_at=timezone.now(),
-        actor_user_id=getattr(actor, "pk", None),
-        actor_username=getattr(actor, "username", "") or "",
-        actor_organization_id=getattr(organization, "pk", None),
-        actor_organization_name=getattr(organization, "name", "") or "",
-        action=str(action),
-        object_type=object_type,
-        object_id=str(object_id),
-        data=normalize_data(data),
-        prev_hash=prev_hash,
-    )
-    event.hash = hash_of(event)
-    return event
-
-
 def stream_head(stream: str) -> StreamHead | None:
     """The stream's head, read in a statement of its own. The caller holds what serialises the
     stream's writers (see ``record`` and ``event_append``)."""
@@ -210,8 +177,18 @@ class PreparedAppend:
     a ``WITH`` statement of the caller's (its parameters then come after the caller's)."""
 
     event: AuditEvent
-    sql: str
-    params: list[Any]
+
+    @property
+    def sql(self) -> str:
+        return _EVENT_INSERT_SQL
+
+    @property
+    def params(self) -> list[Any]:
+        # Each value prepared for the database by its model field, as ``save`` would.
+        return [
+            field.get_db_prep_save(getattr(self.event, field.attname), connection)
+            for field in _INSERT_FIELDS
+        ]
 
 
 def event_append(
@@ -225,8 +202,9 @@ def event_append(
     organization: Any = None,
     data: dict[str, Any] | None = None,
 ) -> PreparedAppend:
-    """Prepare the event that follows ``head`` in ``stream``: the same event ``record`` would
-    write, chained to ``head`` (from ``stream_head_query`` or ``stream_head``).
+    """Prepare the event that follows ``head`` in ``stream`` (hashed, not saved), with the plain
+    SQL that appends it: the ORM's ``save`` costs more than the rest of an append. ``head`` comes
+    from ``stream_head_query`` or ``stream_head``. ``record`` writes the same event with ``save``.
 
     The caller runs the statement inside its transaction, and holds what serialises every
     writer of the stream from the read of ``head`` until its commit: a lock that every writer
@@ -234,23 +212,25 @@ def event_append(
     auction's stream hold as well). Otherwise two writers read the same head, and the second
     insert fails on the stream's unique sequence."""
     require_atomic("audit.event_append")
-    event = _event_next(
+    if organization is None and actor is not None:
+        organization = getattr(actor, "organization", None)
+    sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    event = AuditEvent(
         stream=stream,
-        head=head,
-        action=action,
+        sequence=sequence,
+        occurred_at=timezone.now(),
+        actor_user_id=getattr(actor, "pk", None),
+        actor_username=getattr(actor, "username", "") or "",
+        actor_organization_id=getattr(organization, "pk", None),
+        actor_organization_name=getattr(organization, "name", "") or "",
+        action=str(action),
         object_type=object_type,
-        object_id=object_id,
-        actor=actor,
-        organization=organization,
-        data=data,
+        object_id=str(object_id),
+        data=normalize_data(data),
+        prev_hash=prev_hash,
     )
-    # The ORM's ``save`` costs more than the rest of the append: plain SQL, each value prepared
-    # for the database by its model field.
-    params = [
-        field.get_db_prep_save(getattr(event, field.attname), connection)
-        for field in _INSERT_FIELDS
-    ]
-    return PreparedAppend(event=event, sql=_EVENT_INSERT_SQL, params=params)
+    event.hash = hash_of(event)
+    return PreparedAppend(event)
 
 
 def record(
@@ -278,7 +258,7 @@ def record(
     require_atomic("audit.record")
     stream = stream or stream_for(object_type, object_id)
     advisory_xact_lock(f"audit:{stream}")
-    event = _event_next(
+    event = event_append(
         stream=stream,
         head=stream_head(stream),
         action=action,
@@ -287,7 +267,7 @@ def record(
         actor=actor,
         organization=organization,
         data=data,
-    )
+    ).event
     event.save(force_insert=True)
     return event
 
