@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -30,6 +35,7 @@ from bidding.services.registrations import (
     registration_create,
 )
 from listings.selectors import package_visible_to
+from marketplace.accounts.models import User
 from marketplace.common.errors import NotFound
 from marketplace.common.permissions import IsBidder, IsDisposalOfficer, IsPlatform
 from marketplace.common.schema import problems
@@ -52,7 +58,9 @@ BID_ERRORS = problems(
 )
 
 
-def auction_representation(auction: Auction, user, registration=selectors.LOOK_UP) -> dict:
+def auction_representation(
+    auction: Auction, user: User, registration: Registration | None | object = selectors.LOOK_UP
+) -> dict[str, Any]:
     view = selectors.auction_view(user=user, auction=auction, registration=registration)
     out = AuctionSerializer(view).data
     if "reserve_price" not in view:
@@ -76,12 +84,12 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     ordering_fields = ["ends_at", "starts_at", "created_at", "id"]
     ordering = ["ends_at", "id"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Auction]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Auction.objects.none()
         return selectors.auction_visible_to(user=self.request.user)
 
-    def get_permissions(self):
+    def get_permissions(self) -> list[BasePermission]:
         if self.action == "create":
             return [IsDisposalOfficer()]
         return super().get_permissions()
@@ -92,7 +100,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         except (Auction.DoesNotExist, ValueError, TypeError) as exc:
             raise NotFound("No such auction.") from exc
 
-    def list(self, request, *args, **kwargs):
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         registrations = selectors.registrations_of_caller(user=request.user, auctions=page)
@@ -100,7 +108,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             [auction_representation(a, request.user, registrations.get(a.pk)) for a in page]
         )
 
-    def retrieve(self, request, *args, **kwargs):
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response(auction_representation(self._auction(), request.user))
 
     @extend_schema(
@@ -108,7 +116,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         request=AuctionCreateSerializer,
         responses={201: AuctionSerializer, **problems(400, 401, 403, 404, 409)},
     )
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = AuctionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
@@ -129,7 +137,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         responses={200: AuctionSerializer, **problems(401, 403, 404, 409)},
     )
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
         auction = self._auction()
         auction_cancel(actor=request.user, auction_id=auction.pk)
         return Response(auction_representation(self._auction(), request.user))
@@ -159,7 +167,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         },
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
-    def registrations(self, request, pk=None):
+    def registrations(self, request: Request, pk: str | None = None) -> Response:
         auction = self._auction()
         if request.method == "GET":
             registrations = selectors.registrations_visible_to(user=request.user, auction=auction)
@@ -189,7 +197,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         responses={201: BidSerializer, **BID_ERRORS},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
-    def bids(self, request, pk=None):
+    def bids(self, request: Request, pk: str | None = None) -> Response:
         if request.method == "POST":
             # The hot path: bid_place reads what it needs itself (an auction open for bids is
             # public, and only registered buyers may bid), so no visibility query runs first.
@@ -221,7 +229,7 @@ class ConfirmDepositView(APIView):
         request=None,
         responses={200: RegistrationSerializer, **problems(401, 403, 404, 409)},
     )
-    def post(self, request, pk: int):
+    def post(self, request: Request, pk: int) -> Response:
         registration = registration_confirm_deposit(actor=request.user, registration_id=pk)
         registration = Registration.objects.select_related("buyer").get(pk=registration.pk)
         return Response(RegistrationSerializer(registration).data)
