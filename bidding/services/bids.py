@@ -2,7 +2,7 @@
 
 Plain SQL of just the columns the rules need, so an accepted bid costs six round trips (the
 token; the unlocked read; BEGIN; the row lock with the audit head; the write; COMMIT) and little
-ORM work (docs/BENCHMARKS.md, "Bidding"). The rules are ``bidding.rules``'; the audit append is
+ORM work (docs/BENCHMARKS.md, "Bidding"). The rules are in ``bidding.rules``; the audit append is
 ``marketplace.audit``'s fast API, embedded in bidding's statements.
 """
 
