@@ -59,9 +59,9 @@ def auction_close(*, auction_id: int) -> CloseResult:
             return CloseResult(auction, False, auction.outcome == AuctionOutcome.AWARDED)
         if auction.status == AuctionStatus.SCHEDULED:
             open_if_due(auction, now)
-        winning = rules.award(
-            Bid.objects.filter(auction=auction), reserve_price=auction.reserve_price
-        )
+        # Every bid of the auction, read once at its close: the rule decides, not an ORDER BY.
+        bids = Bid.objects.filter(auction=auction)
+        winning = rules.award(bids, reserve_price=auction.reserve_price)
         auction_transition(auction, "close")
         auction.closed_at = now
         auction.outcome = AuctionOutcome.AWARDED if winning is not None else AuctionOutcome.NO_SALE
