@@ -440,7 +440,8 @@ def parallel(fn, items: list, threads: int = SETUP_THREADS) -> list:
 def create_fixtures(stamp: str, buyers: int, others: int) -> dict:
     from django.utils import timezone
 
-    from bidding.services import auction_create, registration_create
+    from bidding.services.auctions import AuctionTerms, auction_create
+    from bidding.services.registrations import registration_create
     from listings.models import Package
     from marketplace.accounts.services import (
         member_create,
@@ -489,9 +490,7 @@ def create_fixtures(stamp: str, buyers: int, others: int) -> dict:
             cut_off_date=dt.date(2026, 9, 30),
             status="approved",
         )
-        return auction_create(
-            actor=officer,
-            package_id=package.pk,
+        terms = AuctionTerms(
             format="english",
             starts_at=timezone.now(),
             ends_at=ends,
@@ -499,7 +498,8 @@ def create_fixtures(stamp: str, buyers: int, others: int) -> dict:
             min_increment=money(INCREMENT_CENTS),
             deposit_amount="0",
             soft_close_seconds=0,
-        ).pk
+        )
+        return auction_create(actor=officer, package_id=package.pk, terms=terms).pk
 
     auction_ids = parallel(auction, list(range(others + 1)))
     timings["auctions"] = time.perf_counter() - clock
@@ -528,7 +528,7 @@ def remove_scheduled_messages(auction_ids: list[int]) -> int:
     import redis
     from django.conf import settings
 
-    from bidding.services import CLOSE_TASK, OPEN_TASK
+    from bidding.services.schedule import CLOSE_TASK, OPEN_TASK
 
     wanted = {f"({i},)" for i in auction_ids} | {f"[{i}]" for i in auction_ids}
     client = redis.Redis.from_url(settings.REDIS_URL)
@@ -825,7 +825,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
     from django.db import connection
 
-    from bidding.services import auction_cancel
+    from bidding.services.closing import auction_cancel
 
     log_dir = Path(settings.DATA_DIR) / "log"
     log_dir.mkdir(parents=True, exist_ok=True)

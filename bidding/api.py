@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bidding import selectors, services
+from bidding import selectors
+from bidding.codes import ErrorCode
 from bidding.filters import AuctionFilter
 from bidding.models import Auction, Registration
 from bidding.serializers import (
@@ -21,7 +27,15 @@ from bidding.serializers import (
     RegistrationCreateSerializer,
     RegistrationSerializer,
 )
+from bidding.services.auctions import AuctionTerms, auction_create
+from bidding.services.bids import bid_place
+from bidding.services.closing import auction_cancel
+from bidding.services.registrations import (
+    registration_confirm_deposit,
+    registration_create,
+)
 from listings.selectors import package_visible_to
+from marketplace.accounts.models import User
 from marketplace.common.errors import NotFound
 from marketplace.common.permissions import IsBidder, IsDisposalOfficer, IsPlatform
 from marketplace.common.schema import problems
@@ -34,13 +48,19 @@ BID_ERRORS = problems(
     409,
     codes={
         400: ["invalid_value"],
-        403: ["not_registered", "deposit_not_confirmed", "buyer_not_eligible"],
-        409: ["auction_not_open", "bid_too_low", "already_leading"],
+        403: [
+            ErrorCode.NOT_REGISTERED,
+            ErrorCode.DEPOSIT_NOT_CONFIRMED,
+            ErrorCode.BUYER_NOT_ELIGIBLE,
+        ],
+        409: [ErrorCode.AUCTION_NOT_OPEN, ErrorCode.BID_TOO_LOW, ErrorCode.ALREADY_LEADING],
     },
 )
 
 
-def auction_representation(auction: Auction, user, registration=selectors.LOOK_UP) -> dict:
+def auction_representation(
+    auction: Auction, user: User, registration: Registration | object | None = selectors.LOOK_UP
+) -> dict[str, Any]:
     view = selectors.auction_view(user=user, auction=auction, registration=registration)
     out = AuctionSerializer(view).data
     if "reserve_price" not in view:
@@ -64,12 +84,12 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     ordering_fields = ["ends_at", "starts_at", "created_at", "id"]
     ordering = ["ends_at", "id"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Auction]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Auction.objects.none()
         return selectors.auction_visible_to(user=self.request.user)
 
-    def get_permissions(self):
+    def get_permissions(self) -> list[BasePermission]:
         if self.action == "create":
             return [IsDisposalOfficer()]
         return super().get_permissions()
@@ -80,7 +100,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         except (Auction.DoesNotExist, ValueError, TypeError) as exc:
             raise NotFound("No such auction.") from exc
 
-    def list(self, request, *args, **kwargs):
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         registrations = selectors.registrations_of_caller(user=request.user, auctions=page)
@@ -88,7 +108,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             [auction_representation(a, request.user, registrations.get(a.pk)) for a in page]
         )
 
-    def retrieve(self, request, *args, **kwargs):
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response(auction_representation(self._auction(), request.user))
 
     @extend_schema(
@@ -96,14 +116,16 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         request=AuctionCreateSerializer,
         responses={201: AuctionSerializer, **problems(400, 401, 403, 404, 409)},
     )
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = AuctionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         package_id = values.pop("package")
         if not package_visible_to(user=request.user).filter(pk=package_id).exists():
             raise NotFound("No such package.")
-        auction = services.auction_create(actor=request.user, package_id=package_id, **values)
+        auction = auction_create(
+            actor=request.user, package_id=package_id, terms=AuctionTerms(**values)
+        )
         auction = self.get_queryset().get(pk=auction.pk)
         return Response(
             auction_representation(auction, request.user), status=status.HTTP_201_CREATED
@@ -115,9 +137,9 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         responses={200: AuctionSerializer, **problems(401, 403, 404, 409)},
     )
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
         auction = self._auction()
-        services.auction_cancel(actor=request.user, auction_id=auction.pk)
+        auction_cancel(actor=request.user, auction_id=auction.pk)
         return Response(auction_representation(self._auction(), request.user))
 
     @extend_schema(
@@ -137,12 +159,15 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 403,
                 404,
                 409,
-                codes={403: ["buyer_not_eligible"], 409: ["auction_not_open", "invalid_state"]},
+                codes={
+                    403: [ErrorCode.BUYER_NOT_ELIGIBLE],
+                    409: [ErrorCode.AUCTION_NOT_OPEN, "invalid_state"],
+                },
             ),
         },
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
-    def registrations(self, request, pk=None):
+    def registrations(self, request: Request, pk: str | None = None) -> Response:
         auction = self._auction()
         if request.method == "GET":
             registrations = selectors.registrations_visible_to(user=request.user, auction=auction)
@@ -152,7 +177,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             raise PermissionDenied("Only bidders register for auctions.")
         data = RegistrationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        registration = services.registration_create(
+        registration = registration_create(
             actor=request.user,
             auction_id=auction.pk,
             accept_nda=data.validated_data["accept_nda"],
@@ -172,7 +197,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         responses={201: BidSerializer, **BID_ERRORS},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None)
-    def bids(self, request, pk=None):
+    def bids(self, request: Request, pk: str | None = None) -> Response:
         if request.method == "POST":
             # The hot path: bid_place reads what it needs itself (an auction open for bids is
             # public, and only registered buyers may bid), so no visibility query runs first.
@@ -184,7 +209,7 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 auction_id = int(pk)
             except (TypeError, ValueError) as exc:
                 raise NotFound("No such auction.") from exc
-            bid = services.bid_place(
+            bid = bid_place(
                 actor=request.user, auction_id=auction_id, amount=data.validated_data["amount"]
             )
             return Response(BidSerializer(bid).data, status=status.HTTP_201_CREATED)
@@ -204,7 +229,7 @@ class ConfirmDepositView(APIView):
         request=None,
         responses={200: RegistrationSerializer, **problems(401, 403, 404, 409)},
     )
-    def post(self, request, pk: int):
-        registration = services.registration_confirm_deposit(actor=request.user, registration_id=pk)
+    def post(self, request: Request, pk: int) -> Response:
+        registration = registration_confirm_deposit(actor=request.user, registration_id=pk)
         registration = Registration.objects.select_related("buyer").get(pk=registration.pk)
         return Response(RegistrationSerializer(registration).data)

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from bidding.models import Auction, AuctionFormat, AuctionStatus, Bid, Registration
+from bidding import rules
+from bidding.errors import NotRegistered
+from bidding.models import Auction, AuctionStatus, Bid, Registration
 from listings.selectors import package_visible_to
+from marketplace.accounts.models import User
 from marketplace.common.permissions import is_platform
 
 
-def auction_visible_to(*, user) -> QuerySet[Auction]:
+def auction_visible_to(*, user: User) -> QuerySet[Auction]:
     """Auctions of the packages the caller may see."""
     return Auction.objects.filter(
         package__in=package_visible_to(user=user).values("pk")
     ).select_related("winning_bid", "winner")
 
 
-def registration_of(*, auction: Auction, organization_id) -> Registration | None:
+def registration_of(*, auction: Auction, organization_id: int | None) -> Registration | None:
     return Registration.objects.filter(auction=auction, buyer_id=organization_id).first()
 
 
-def registrations_visible_to(*, user, auction: Auction) -> QuerySet[Registration]:
+def registrations_visible_to(*, user: User, auction: Auction) -> QuerySet[Registration]:
     qs = Registration.objects.filter(auction=auction).select_related("buyer").order_by("id")
     if is_platform(user) or auction.seller_id == user.organization_id:
         return qs
@@ -53,7 +59,7 @@ def auctions_due_to_close() -> list[int]:
 LOOK_UP = object()  # auction_view: "find the caller's registration yourself"
 
 
-def registrations_of_caller(*, user, auctions) -> dict[int, Registration]:
+def registrations_of_caller(*, user: User, auctions: Iterable[Auction]) -> dict[int, Registration]:
     """The caller organisation's registrations on these auctions, by auction id (one query)."""
     if is_platform(user):
         return {}
@@ -65,41 +71,36 @@ def registrations_of_caller(*, user, auctions) -> dict[int, Registration]:
     }
 
 
-def auction_view(*, user, auction: Auction, registration=LOOK_UP) -> dict:
-    """The auction as the caller may see it (API.md, Auctions): prices only to registered
-    buyers, the seller and the platform; the reserve (key absent otherwise) only to the seller
-    and the platform; the winner to the seller, the platform and the winner."""
+def _viewer(
+    *, user: User, auction: Auction, registration: Registration | object | None = LOOK_UP
+) -> tuple[rules.Viewer, Registration | None]:
+    """The caller relative to the auction (``rules.Viewer``), and its registration there (none
+    for the seller and the platform). Looks the registration up unless it is given."""
     org_id = user.organization_id
     platform = is_platform(user)
     seller = auction.seller_id == org_id
-    if platform or seller:
-        registration = None
-    elif registration is LOOK_UP:
-        registration = registration_of(auction=auction, organization_id=org_id)
-    insider = platform or seller or registration is not None
-    english = auction.format == AuctionFormat.ENGLISH
-    has_leader = auction.leading_bid_id is not None
-    minimum_next = None
-    if english and auction.status in (AuctionStatus.SCHEDULED, AuctionStatus.OPEN):
-        minimum_next = (
-            auction.current_price + auction.min_increment if has_leader else auction.starting_price
-        )
-    reserve_met = None
-    if english:
-        reserve_met = has_leader and (
-            auction.reserve_price is None or auction.current_price >= auction.reserve_price
-        )
-    winner = None
-    if (
-        auction.status == AuctionStatus.CLOSED
-        and auction.winner_id is not None
-        and (platform or seller or auction.winner_id == org_id)
-    ):
-        winner = {
-            "id": auction.winner_id,
-            "name": auction.winner.name,
-            "price": str(auction.winning_bid.amount),
-        }
+    found: Registration | None = None
+    if not (platform or seller):
+        if registration is LOOK_UP:
+            found = registration_of(auction=auction, organization_id=org_id)
+        elif isinstance(registration, Registration):
+            found = registration
+    viewer = rules.Viewer(
+        organization_id=org_id, platform=platform, seller=seller, registered=found is not None
+    )
+    return viewer, found
+
+
+def auction_view(
+    *, user: User, auction: Auction, registration: Registration | object | None = LOOK_UP
+) -> dict[str, Any]:
+    """The auction as the caller may see it (``rules.disclosure``, API.md "Auctions"): prices
+    only to registered buyers, the seller and the platform; the reserve (key absent otherwise)
+    only to the seller and the platform; the winner to the seller, the platform and the winner;
+    the bid count only to those who see every bid (not, on a sealed auction before its close,
+    to its buyers or its seller)."""
+    viewer, registration = _viewer(user=user, auction=auction, registration=registration)
+    shown = rules.disclosure(viewer, auction)
     view = {
         "id": auction.pk,
         "package": auction.package_id,
@@ -110,74 +111,72 @@ def auction_view(*, user, auction: Auction, registration=LOOK_UP) -> dict:
         "starts_at": auction.starts_at,
         "ends_at": auction.ends_at,
         "original_ends_at": auction.original_ends_at,
-        "starting_price": auction.starting_price if insider else None,
-        "min_increment": auction.min_increment if insider else None,
+        "starting_price": auction.starting_price if shown.terms else None,
+        "min_increment": auction.min_increment if shown.terms else None,
         "deposit_amount": auction.deposit_amount,
         "soft_close_seconds": auction.soft_close_seconds,
         "extension_seconds": auction.extension_seconds,
         "payment_window_hours": auction.payment_window_hours,
-        "bid_count": auction.bid_count,
-        "current_price": auction.current_price if (english and insider) else None,
-        "minimum_next_bid": minimum_next if insider else None,
-        "reserve_met": reserve_met if insider else None,
-        "is_leading": bool(
-            has_leader
-            and auction.leading_buyer_id == org_id
-            and not seller
-            and (english or auction.status == AuctionStatus.CLOSED)
-        ),
-        "registration": (
-            {
-                "id": registration.pk,
-                "status": registration.status,
-                "deposit_status": registration.deposit_status,
-            }
-            if registration is not None
+        "bid_count": auction.bid_count if shown.bid_count else None,
+        "current_price": auction.current_price if shown.price else None,
+        "minimum_next_bid": rules.minimum_bid(auction) if shown.minimum_next_bid else None,
+        "reserve_met": (
+            rules.meets_reserve(auction.current_price, auction.reserve_price)
+            if shown.price
             else None
         ),
-        "winner": winner,
+        "is_leading": shown.is_leading,
+        "registration": _registration_view(registration),
+        "winner": _winner_view(auction) if shown.winner else None,
         "closed_at": auction.closed_at,
         "created_at": auction.created_at,
     }
-    if platform or seller:
+    if shown.reserve_price:
         view["reserve_price"] = auction.reserve_price
     return view
 
 
-def bids_visible_to(*, user, auction: Auction) -> list[dict]:
-    """The bids as the caller may see them (API.md, Bids): English, registered buyers see all
-    under stable aliases ("Bidder N" in order of first bid) and the seller and platform see
-    names; sealed, before close a buyer sees its own and the seller none, after close all.
-    Raises NotRegistered for a buyer outside the auction (unless a closed sealed one)."""
-    from bidding.services import NotRegistered
+def _registration_view(registration: Registration | None) -> dict[str, Any] | None:
+    if registration is None:
+        return None
+    return {
+        "id": registration.pk,
+        "status": registration.status,
+        "deposit_status": registration.deposit_status,
+    }
 
-    org_id = user.organization_id
-    platform = is_platform(user)
-    seller = auction.seller_id == org_id
-    sealed = auction.format == AuctionFormat.SEALED
-    closed = auction.status in (AuctionStatus.CLOSED, AuctionStatus.CANCELLED)
-    revealed = sealed and auction.status == AuctionStatus.CLOSED
-    if not (platform or seller or revealed) and (
-        registration_of(auction=auction, organization_id=org_id) is None
-    ):
+
+def _winner_view(auction: Auction) -> dict[str, Any]:
+    return {
+        "id": auction.winner_id,
+        "name": auction.winner.name,
+        "price": str(auction.winning_bid.amount),
+    }
+
+
+def bids_visible_to(*, user: User, auction: Auction) -> list[dict[str, Any]]:
+    """The bids as the caller may see them (``rules.bid_scope``, API.md "Bids"): English,
+    registered buyers see all under stable aliases ("Bidder N" in order of first bid) and the
+    seller and platform see names; sealed, until it closes (cancelled included) a buyer sees
+    its own, the seller none and the platform all; after its close, everyone all.
+    Raises NotRegistered for a buyer outside the auction (unless a closed sealed one)."""
+    viewer, _ = _viewer(user=user, auction=auction)
+    if not rules.may_list_bids(viewer, auction):
         raise NotRegistered("Register for the auction to see its bids.")
-    bids = list(bids_of(auction=auction))
-    if sealed and not closed:
-        if seller:
-            bids = []
-        elif not platform:
-            bids = [b for b in bids if b.buyer_id == org_id]
-    aliases: dict[int, str] = {}
-    for bid in bids:
-        aliases.setdefault(bid.buyer_id, f"Bidder {len(aliases) + 1}")
+    scope = rules.bid_scope(viewer, auction)
+    bids = [
+        b for b in bids_of(auction=auction) if rules.shows_bid(viewer, scope, buyer_id=b.buyer_id)
+    ]
+    names = rules.shows_bidder_names(viewer)
+    aliases = rules.aliases(b.buyer_id for b in bids)
     return [
         {
             "id": bid.pk,
             "amount": str(bid.amount),
             "placed_at": bid.placed_at,
             "sequence": bid.sequence,
-            "bidder": bid.buyer.name if (platform or seller) else aliases[bid.buyer_id],
-            "mine": bid.buyer_id == org_id,
+            "bidder": bid.buyer.name if names else aliases[bid.buyer_id],
+            "mine": bid.buyer_id == viewer.organization_id,
         }
         for bid in bids
     ]

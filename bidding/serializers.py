@@ -43,7 +43,11 @@ class AuctionSerializer(serializers.Serializer):
     soft_close_seconds = serializers.IntegerField()
     extension_seconds = serializers.IntegerField()
     payment_window_hours = serializers.IntegerField()
-    bid_count = serializers.IntegerField()
+    bid_count = serializers.IntegerField(
+        allow_null=True,
+        help_text="Null where the caller may not see every bid: on a sealed auction before its "
+        "close (cancelled included), to its buyers and its seller.",
+    )
     current_price = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
     minimum_next_bid = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
     reserve_met = serializers.BooleanField(allow_null=True)

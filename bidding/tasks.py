@@ -7,7 +7,7 @@ from marketplace.celery import RetryingTask
 
 @shared_task(base=RetryingTask, name="bidding.auction_open")
 def auction_open(auction_id: int) -> str:
-    from bidding.services import auction_open as open_auction
+    from bidding.services.auctions import auction_open as open_auction
 
     return open_auction(auction_id=auction_id).status
 
@@ -16,7 +16,7 @@ def auction_open(auction_id: int) -> str:
 def auction_open_sweep() -> int:
     """Open every scheduled auction whose start has come (a lost message only delays)."""
     from bidding.selectors import auctions_due_to_open
-    from bidding.services import auction_open as open_auction
+    from bidding.services.auctions import auction_open as open_auction
 
     opened = 0
     for auction_id in auctions_due_to_open():

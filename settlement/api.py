@@ -1,5 +1,6 @@
 """HTTP endpoints of settlement (read side; payment and transfer come with their issue)."""
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 
@@ -26,7 +27,7 @@ class SettlementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     ordering_fields = ["due_at", "created_at", "id"]
     ordering = ["-id"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Settlement]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Settlement.objects.none()
         return selectors.settlement_visible_to(user=self.request.user)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from marketplace.accounts.models import User
 from marketplace.common.permissions import is_platform
 from settlement.models import Settlement
 
 
-def settlement_visible_to(*, user) -> QuerySet[Settlement]:
+def settlement_visible_to(*, user: User) -> QuerySet[Settlement]:
     qs = Settlement.objects.select_related("seller", "buyer")
     if is_platform(user):
         return qs

@@ -8,7 +8,7 @@ from marketplace.celery import RetryingTask
 
 
 def close_and_settle(auction_id: int) -> str:
-    from bidding.services import auction_close
+    from bidding.services.closing import auction_close
     from settlement.services import settlement_open
 
     with transaction.atomic():

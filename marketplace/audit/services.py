@@ -1,9 +1,11 @@
-"""Writing audit events. ``record`` is the only way an event is written."""
+"""Writing audit events: ``record``, and ``event_append`` for a hot path that embeds the append
+in statements of its own. No other app writes (or knows) the audit table's SQL."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -117,32 +119,99 @@ def stream_for(object_type: str, object_id: Any) -> str:
     return f"{object_type}:{object_id}"
 
 
-# The last event of a stream: (sequence, hash), or no row for an empty stream (``event_next``
-# takes it as ``head``). Callers on the hot path embed it and EVENT_INSERT_SQL in statements of
-# their own.
-STREAM_HEAD_SQL = (
+# The head of a stream is its last event's (sequence, hash); None when the stream is empty.
+StreamHead = tuple[int, str]
+
+# The last event of a stream as one row (sequence, hash), or no row for an empty stream.
+_STREAM_HEAD_SQL = (
     "SELECT sequence, hash FROM audit_auditevent WHERE stream = %s ORDER BY sequence DESC LIMIT 1"
 )
-EVENT_INSERT_SQL = (
+_EVENT_INSERT_SQL = (
     f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(f.column for f in _INSERT_FIELDS)})"  # noqa: S608
     f" VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))})"
 )
 
 
-def event_next(
+def stream_head(stream: str) -> StreamHead | None:
+    """The stream's head, read in a statement of its own. The caller holds what serialises the
+    stream's writers (see ``record`` and ``event_append``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STREAM_HEAD_SQL, [stream])
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+# --------------------------------------------------------------------------- the fast path
+# A hot path (the bid path) appends to a stream without ``record``'s advisory lock and without
+# round trips of its own: it reads the head inside a statement of its own, right after taking a
+# lock that every writer of the stream holds, and writes the event inside another. Audit owns the
+# SQL; the caller only embeds it.
+
+
+@dataclass(frozen=True)
+class SqlPart:
+    """A piece of SQL with its parameters, for a caller to embed in a statement of its own."""
+
+    sql: str
+    params: list[Any]
+
+
+def stream_head_query(stream: str) -> SqlPart:
+    """A query of the stream's head: one row of two columns (the last event's sequence and
+    hash), or no row when the stream is empty. Embed it (e.g. ``LEFT JOIN (<sql>) head ON true``)
+    in a statement that starts after the caller's lock is granted, so that it sees what the
+    previous holder committed, and pass the two columns to ``stream_head_from``."""
+    return SqlPart(_STREAM_HEAD_SQL, [stream])
+
+
+def stream_head_from(sequence: int | None, hash_: str | None) -> StreamHead | None:
+    """The head from the two columns of ``stream_head_query`` (NULLs: an empty stream)."""
+    return None if sequence is None or hash_ is None else (sequence, hash_)
+
+
+@dataclass(frozen=True)
+class PreparedAppend:
+    """One event, hashed, and the statement that appends it.
+
+    ``sql`` is a single INSERT: run it with ``params`` on its own, or as the final statement of
+    a ``WITH`` statement of the caller's (its parameters then come after the caller's)."""
+
+    event: AuditEvent
+
+    @property
+    def sql(self) -> str:
+        return _EVENT_INSERT_SQL
+
+    @property
+    def params(self) -> list[Any]:
+        # Each value prepared for the database by its model field, as ``save`` would.
+        return [
+            field.get_db_prep_save(getattr(self.event, field.attname), connection)
+            for field in _INSERT_FIELDS
+        ]
+
+
+def event_append(
     *,
     stream: str,
-    head: tuple[int, str] | None,
+    head: StreamHead | None,
     action: str,
     object_type: str,
     object_id: Any,
     actor: Any = None,
     organization: Any = None,
     data: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """The event that follows ``head`` (the stream's last ``(sequence, hash)``, None when the
-    stream is empty), hashed but not saved. The caller must hold what serialises the stream's
-    writers from reading ``head`` until the event is inserted (see ``record``)."""
+) -> PreparedAppend:
+    """Prepare the event that follows ``head`` in ``stream`` (hashed, not saved), with the plain
+    SQL that appends it: the ORM's ``save`` costs more than the rest of an append. ``head`` comes
+    from ``stream_head_query`` or ``stream_head``. ``record`` writes the same event with ``save``.
+
+    The caller runs the statement inside its transaction, and holds what serialises every
+    writer of the stream from the read of ``head`` until its commit: a lock that every writer
+    of the stream takes (the bid path: the auction's row lock, which ``record``'s callers on an
+    auction's stream hold as well). Otherwise two writers read the same head, and the second
+    insert fails on the stream's unique sequence."""
+    require_atomic("audit.event_append")
     if organization is None and actor is not None:
         organization = getattr(actor, "organization", None)
     sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
@@ -154,24 +223,14 @@ def event_next(
         actor_username=getattr(actor, "username", "") or "",
         actor_organization_id=getattr(organization, "pk", None),
         actor_organization_name=getattr(organization, "name", "") or "",
-        action=action,
+        action=str(action),
         object_type=object_type,
         object_id=str(object_id),
         data=normalize_data(data),
         prev_hash=prev_hash,
     )
     event.hash = hash_of(event)
-    return event
-
-
-def event_insert_params(event: AuditEvent) -> list[Any]:
-    """The parameters of ``EVENT_INSERT_SQL`` for a prepared event (``event_next``): callers
-    on the hot path insert it with plain SQL, possibly as part of a larger statement, inside
-    their transaction (the ORM's ``save`` costs more than the rest of the append)."""
-    return [
-        field.get_db_prep_save(getattr(event, field.attname), connection)
-        for field in _INSERT_FIELDS
-    ]
+    return PreparedAppend(event)
 
 
 def record(
@@ -193,25 +252,22 @@ def record(
 
     ``actor`` is the acting user (or None for the system: workers, commands); ``organization``
     defaults to the actor's organisation. (The bid path appends to an auction's stream with
-    ``event_next`` under the auction's row lock instead, which every writer of that stream
+    ``event_append`` under the auction's row lock instead, which every writer of that stream
     holds.)
     """
     require_atomic("audit.record")
     stream = stream or stream_for(object_type, object_id)
     advisory_xact_lock(f"audit:{stream}")
-    with connection.cursor() as cursor:
-        cursor.execute(STREAM_HEAD_SQL, [stream])
-        head = cursor.fetchone()
-    event = event_next(
+    event = event_append(
         stream=stream,
-        head=head,
+        head=stream_head(stream),
         action=action,
         object_type=object_type,
         object_id=object_id,
         actor=actor,
         organization=organization,
         data=data,
-    )
+    ).event
     event.save(force_insert=True)
     return event
 

@@ -17,8 +17,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from bidding import services
 from bidding.models import Auction, Bid, Registration
+from bidding.services import schedule
+from bidding.services.auctions import AuctionTerms, auction_create
+from bidding.services.registrations import (
+    registration_confirm_deposit,
+    registration_create,
+)
 from listings.models import Package
 from marketplace.audit.models import AuditEvent
 from tests.conftest import client_for
@@ -56,22 +61,16 @@ def make_auction(
         "deposit_amount": DEPOSIT,
         **terms,
     }
-    return services.auction_create(
-        actor=seller_user,
-        package_id=package.pk,
-        format=format,
-        starts_at=now + starts_in,
-        ends_at=now + ends_in,
-        **values,
-    )
+    terms = AuctionTerms(format=format, starts_at=now + starts_in, ends_at=now + ends_in, **values)
+    return auction_create(actor=seller_user, package_id=package.pk, terms=terms)
 
 
 def register(user, auction: Auction, *, confirmed_by=None) -> Registration:
     """Register ``user``'s organisation (NDA accepted); confirm its deposit when
     ``confirmed_by`` (a platform user) is given."""
-    registration = services.registration_create(actor=user, auction_id=auction.pk, accept_nda=True)
+    registration = registration_create(actor=user, auction_id=auction.pk, accept_nda=True)
     if confirmed_by is not None:
-        registration = services.registration_confirm_deposit(
+        registration = registration_confirm_deposit(
             actor=confirmed_by, registration_id=registration.pk
         )
     return registration
@@ -191,5 +190,5 @@ def sent_tasks(monkeypatch):
         def send_task(self, name, args=None, eta=None, **kwargs):
             sent.append((name, list(args or []), eta))
 
-    monkeypatch.setattr(services, "current_app", Recorder())
+    monkeypatch.setattr(schedule, "current_app", Recorder())
     return sent

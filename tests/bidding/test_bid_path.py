@@ -1,9 +1,10 @@
 """The bid path's plain-SQL writes: the same rows and the same audit events as the ORM wrote.
 
 ``bid_place`` inserts the bid, updates the auction and the bidder's alias, and appends the
-``bid.placed`` event with statements of its own (``audit.event_next``, ``EVENT_INSERT_SQL``)
-instead of ``audit.record``. These tests hold it to what ``record`` guarantees: the same event
-content, one chain per stream with ``record``'s events interleaved, and verification passing.
+``bid.placed`` event with statements of its own (audit's fast API: ``stream_head_query`` and
+``event_append``) instead of ``audit.record``. These tests hold it to what ``record``
+guarantees: the same event content, one chain per stream with ``record``'s events
+interleaved, and verification passing.
 """
 
 from __future__ import annotations
@@ -16,18 +17,13 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from bidding import services
+from bidding.errors import BidTooLow
 from bidding.models import Auction, Bid, Registration
+from bidding.services import bids
+from bidding.services.bids import bid_place
 from marketplace.audit.models import AuditEvent
 from marketplace.audit.selectors import audit_verify
-from marketplace.audit.services import (
-    EVENT_INSERT_SQL,
-    event_insert_params,
-    event_next,
-    hash_of,
-    normalize_data,
-    record,
-)
+from marketplace.audit.services import event_append, hash_of, normalize_data, record
 from tests.bidding.conftest import (
     INCREMENT,
     START,
@@ -58,9 +54,7 @@ def test_bid_events_carry_the_bid_and_chain_with_recorded_events(english_auction
     placed = []
     for n, bidder in enumerate([alpha, beta, alpha, beta]):
         placed.append(
-            services.bid_place(
-                actor=bidder, auction_id=english_auction.pk, amount=START + n * INCREMENT
-            )
+            bid_place(actor=bidder, auction_id=english_auction.pk, amount=START + n * INCREMENT)
         )
 
     # Every bid extended the end, so bid.placed (plain SQL) and auction.extended (record)
@@ -119,7 +113,7 @@ def test_a_prepared_event_inserted_with_plain_sql_is_what_record_writes(bidder_u
     }
     with transaction.atomic():
         first = record(action="x.one", object_type="x", object_id=7, actor=bidder_user, data=data)
-        prepared = event_next(
+        append = event_append(
             stream="x:7",
             head=(first.sequence, first.hash),
             action="x.two",
@@ -128,8 +122,9 @@ def test_a_prepared_event_inserted_with_plain_sql_is_what_record_writes(bidder_u
             actor=bidder_user,
             data=data,
         )
+        prepared = append.event
         with connection.cursor() as cursor:
-            cursor.execute(EVENT_INSERT_SQL, event_insert_params(prepared))
+            cursor.execute(append.sql, append.params)
         third = record(action="x.three", object_type="x", object_id=7, data=data)
 
     stored = list(AuditEvent.objects.filter(stream="x:7").order_by("sequence"))
@@ -147,14 +142,14 @@ def test_a_prepared_event_inserted_with_plain_sql_is_what_record_writes(bidder_u
 def test_an_accepted_bid_is_three_statements_and_a_refusal_one(english_auction, english_bidders):
     alpha, beta, _ = english_bidders
     with CaptureQueriesContext(connection) as first:  # alpha's first bid also sets its alias
-        services.bid_place(actor=alpha, auction_id=english_auction.pk, amount=START)
+        bid_place(actor=alpha, auction_id=english_auction.pk, amount=START)
     with CaptureQueriesContext(connection) as second:
-        services.bid_place(actor=beta, auction_id=english_auction.pk, amount=START + INCREMENT)
+        bid_place(actor=beta, auction_id=english_auction.pk, amount=START + INCREMENT)
     with CaptureQueriesContext(connection) as again:
-        services.bid_place(actor=alpha, auction_id=english_auction.pk, amount=START + 2 * INCREMENT)
+        bid_place(actor=alpha, auction_id=english_auction.pk, amount=START + 2 * INCREMENT)
     before = bidding_state(english_auction)
-    with CaptureQueriesContext(connection) as low, pytest.raises(services.BidTooLow):
-        services.bid_place(actor=beta, auction_id=english_auction.pk, amount=START)
+    with CaptureQueriesContext(connection) as low, pytest.raises(BidTooLow):
+        bid_place(actor=beta, auction_id=english_auction.pk, amount=START)
 
     # the unlocked read; the lock with the audit head; bid, auction (and alias) and the event
     assert len(_statements(first)) == len(_statements(second)) == len(_statements(again)) == 3
@@ -190,10 +185,10 @@ def test_an_accepted_bid_over_http_adds_one_query_for_the_token(
 def test_sealed_leader_is_the_highest_bid_ties_to_the_earliest(sealed_auction, registered_bidder):
     alpha = registered_bidder(sealed_auction)
     beta = registered_bidder(sealed_auction)
-    first = services.bid_place(actor=alpha, auction_id=sealed_auction.pk, amount=START)
-    high = services.bid_place(actor=beta, auction_id=sealed_auction.pk, amount=START + 2)
-    services.bid_place(actor=alpha, auction_id=sealed_auction.pk, amount=START + 1)
-    services.bid_place(actor=alpha, auction_id=sealed_auction.pk, amount=START + 2)  # a tie
+    first = bid_place(actor=alpha, auction_id=sealed_auction.pk, amount=START)
+    high = bid_place(actor=beta, auction_id=sealed_auction.pk, amount=START + 2)
+    bid_place(actor=alpha, auction_id=sealed_auction.pk, amount=START + 1)
+    bid_place(actor=alpha, auction_id=sealed_auction.pk, amount=START + 2)  # a tie
 
     sealed_auction.refresh_from_db()
     assert first.sequence == 1 and sealed_auction.bid_count == 4
@@ -223,7 +218,7 @@ def test_the_first_bid_on_a_due_scheduled_auction_opens_it_and_chains(
     bidder = registered_bidder(auction)
     Auction.objects.filter(pk=auction.pk).update(starts_at=timezone.now() - dt.timedelta(1))
 
-    bid = services.bid_place(actor=bidder, auction_id=auction.pk, amount=START)
+    bid = bid_place(actor=bidder, auction_id=auction.pk, amount=START)
 
     auction.refresh_from_db()
     assert auction.status == "open" and auction.leading_bid_id == bid.pk
@@ -251,13 +246,11 @@ def test_without_client_side_binding_the_lock_and_head_go_one_by_one(
     class NoClientCursor:
         pass
 
-    monkeypatch.setattr(services.psycopg, "ClientCursor", NoClientCursor)
+    monkeypatch.setattr(bids.psycopg, "ClientCursor", NoClientCursor)
     alpha, beta, _ = english_bidders
-    services.bid_place(actor=alpha, auction_id=english_auction.pk, amount=START)
+    bid_place(actor=alpha, auction_id=english_auction.pk, amount=START)
     with CaptureQueriesContext(connection) as ctx:
-        bid = services.bid_place(
-            actor=beta, auction_id=english_auction.pk, amount=START + INCREMENT
-        )
+        bid = bid_place(actor=beta, auction_id=english_auction.pk, amount=START + INCREMENT)
 
     assert len(_statements(ctx)) == 4
     english_auction.refresh_from_db()

@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from bidding import services
 from bidding.models import Auction, Registration
+from bidding.services.bids import bid_place
+from bidding.services.closing import auction_cancel
 from listings.models import Package
 from marketplace.audit.models import AuditEvent
 from marketplace.celery import app as celery_app
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.django_db
 
 
 def bid(user, auction, amount) -> None:
-    services.bid_place(actor=user, auction_id=auction.pk, amount=Decimal(amount))
+    bid_place(actor=user, auction_id=auction.pk, amount=Decimal(amount))
 
 
 def deposit_statuses(auction) -> dict[int, str]:
@@ -365,7 +366,7 @@ def test_an_auction_past_its_end_can_no_longer_be_cancelled(
 
 
 def test_bids_after_cancel_are_refused(english_auction, english_bidders, seller_user):
-    services.auction_cancel(actor=seller_user, auction_id=english_auction.pk)
+    auction_cancel(actor=seller_user, auction_id=english_auction.pk)
 
     response = post_bid(client_for(english_bidders[0]), english_auction, "1200000.00")
 

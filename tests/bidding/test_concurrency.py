@@ -18,9 +18,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from bidding import services
+from bidding import rules
+from bidding.errors import AlreadyLeading, AuctionNotOpen, BidTooLow
 from bidding.models import Auction, Bid, Registration
-from bidding.services import AlreadyLeading, AuctionNotOpen, BidTooLow
+from bidding.services.bids import bid_place
 from marketplace.audit.models import AuditEvent
 from marketplace.audit.selectors import audit_verify
 from settlement.models import Settlement
@@ -47,10 +48,7 @@ def run_threads(target, count: int) -> list[threading.Thread]:
 
 def minimum_bid(auction_id: int) -> Decimal:
     """What a client would read before bidding: the current minimum, from the database."""
-    auction = Auction.objects.get(pk=auction_id)
-    if auction.current_price is None:
-        return auction.starting_price
-    return auction.current_price + auction.min_increment
+    return rules.minimum_bid(Auction.objects.get(pk=auction_id))
 
 
 def test_many_bidders_racing_on_one_english_auction(seller_user, compliance_user, sent_tasks):
@@ -73,9 +71,7 @@ def test_many_bidders_racing_on_one_english_auction(seller_user, compliance_user
             for _ in range(ATTEMPTS):
                 amount = minimum_bid(auction.pk) + auction.min_increment * rng.randint(0, 3)
                 try:
-                    placed = services.bid_place(
-                        actor=bidders[n], auction_id=auction.pk, amount=amount
-                    )
+                    placed = bid_place(actor=bidders[n], auction_id=auction.pk, amount=amount)
                 except EXPECTED_REFUSALS as exc:
                     with lock:
                         refused[exc.code] = refused.get(exc.code, 0) + 1
@@ -127,8 +123,8 @@ def test_concurrent_closes_close_once(seller_user, compliance_user, sent_tasks, 
     alpha, beta = make_bidder(), make_bidder()
     for bidder in (alpha, beta):
         register(bidder, auction, confirmed_by=compliance_user)
-    services.bid_place(actor=alpha, auction_id=auction.pk, amount="1000.00")
-    services.bid_place(actor=beta, auction_id=auction.pk, amount="1200.00")
+    bid_place(actor=alpha, auction_id=auction.pk, amount="1000.00")
+    bid_place(actor=beta, auction_id=auction.pk, amount="1200.00")
     Auction.objects.filter(pk=auction.pk).update(ends_at=timezone.now())
     barrier = threading.Barrier(3)
     results: list[str] = []
@@ -192,7 +188,7 @@ def test_no_bid_is_accepted_once_the_end_has_come(seller_user, compliance_user, 
                 return
             while True:
                 try:
-                    services.bid_place(
+                    bid_place(
                         actor=bidders[n], auction_id=auction.pk, amount=minimum_bid(auction.pk)
                     )
                 except (BidTooLow, AlreadyLeading):
@@ -235,7 +231,7 @@ def test_bids_on_different_auctions_do_not_wait_for_each_other(
         try:
             with transaction.atomic():
                 Auction.objects.select_for_update().get(pk=first.pk)
-                services.bid_place(actor=bidder, auction_id=first.pk, amount="1000.00")
+                bid_place(actor=bidder, auction_id=first.pk, amount="1000.00")
                 holding.set()
                 release.wait(30)
         except BaseException as exc:
@@ -249,7 +245,7 @@ def test_bids_on_different_auctions_do_not_wait_for_each_other(
     try:
         assert holding.wait(30)
         started = timezone.now()
-        placed = services.bid_place(actor=bidder, auction_id=second.pk, amount="1000.00")
+        placed = bid_place(actor=bidder, auction_id=second.pk, amount="1000.00")
         waited = timezone.now() - started
     finally:
         release.set()

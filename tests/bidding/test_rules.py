@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from bidding import services
 from bidding.models import Auction, PackageBar, Registration
+from bidding.services.bids import bid_place
+from bidding.services.closing import auction_cancel
 from listings.models import DataRoomGrant
 from marketplace.accounts.models import Organization
 from settlement.tasks import close_and_settle
@@ -399,7 +400,7 @@ def test_registration_after_the_auction_is_over_is_refused(
     english_auction, seller_user, bidder_client, how
 ):
     if how == "cancelled":
-        services.auction_cancel(actor=seller_user, auction_id=english_auction.pk)
+        auction_cancel(actor=seller_user, auction_id=english_auction.pk)
     else:
         end_auction(english_auction)
         if how == "closed":
@@ -529,7 +530,7 @@ def test_bids_outside_the_open_period_are_refused(
         auction, bidder = english_auction, english_bidders[1]
         assert post_bid(client_for(english_bidders[0]), auction, "1000000.00").status_code == 201
         if how == "cancelled":
-            services.auction_cancel(actor=seller_user, auction_id=auction.pk)
+            auction_cancel(actor=seller_user, auction_id=auction.pk)
         else:
             end_auction(auction)
             if how == "closed":
@@ -597,7 +598,7 @@ def test_a_bid_inside_the_soft_close_window_extends_the_end(
     old_end = Auction.objects.get(pk=english_auction.pk).ends_at
 
     with django_capture_on_commit_callbacks(execute=True):
-        bid = services.bid_place(actor=alpha, auction_id=english_auction.pk, amount="1000000.00")
+        bid = bid_place(actor=alpha, auction_id=english_auction.pk, amount="1000000.00")
 
     english_auction.refresh_from_db()
     assert english_auction.ends_at == bid.placed_at + dt.timedelta(seconds=300)
@@ -619,9 +620,7 @@ def test_a_bid_just_outside_the_soft_close_window_leaves_the_end(
     old_end = Auction.objects.get(pk=english_auction.pk).ends_at
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.bid_place(
-            actor=english_bidders[0], auction_id=english_auction.pk, amount="1000000.00"
-        )
+        bid_place(actor=english_bidders[0], auction_id=english_auction.pk, amount="1000000.00")
 
     english_auction.refresh_from_db()
     assert english_auction.ends_at == old_end
@@ -634,9 +633,7 @@ def test_repeated_bids_in_the_window_keep_extending(english_auction, english_bid
     _set_remaining(english_auction, 10)
     ends = []
     for n, bidder in enumerate([alpha, beta, gamma, alpha]):
-        bid = services.bid_place(
-            actor=bidder, auction_id=english_auction.pk, amount=START + n * INCREMENT
-        )
+        bid = bid_place(actor=bidder, auction_id=english_auction.pk, amount=START + n * INCREMENT)
         english_auction.refresh_from_db()
         assert english_auction.ends_at == bid.placed_at + dt.timedelta(seconds=300)
         ends.append(english_auction.ends_at)
@@ -651,7 +648,7 @@ def test_an_extension_never_moves_the_end_earlier(seller_user, registered_bidder
     _set_remaining(auction, 300)  # inside the window, but placed_at + 60 s < ends_at
     old_end = Auction.objects.get(pk=auction.pk).ends_at
 
-    services.bid_place(actor=bidder, auction_id=auction.pk, amount=START)
+    bid_place(actor=bidder, auction_id=auction.pk, amount=START)
 
     auction.refresh_from_db()
     assert auction.ends_at == old_end
@@ -664,7 +661,7 @@ def test_soft_close_zero_never_extends(seller_user, registered_bidder):
     _set_remaining(auction, 1)
     old_end = Auction.objects.get(pk=auction.pk).ends_at
 
-    services.bid_place(actor=bidder, auction_id=auction.pk, amount=START)
+    bid_place(actor=bidder, auction_id=auction.pk, amount=START)
 
     auction.refresh_from_db()
     assert auction.ends_at == old_end

@@ -27,8 +27,8 @@ from django.conf import settings
 from django.utils import timezone
 from kombu import pools as kombu_pools
 
-from bidding import services
 from bidding.models import Auction
+from bidding.services.bids import bid_place
 from marketplace.celery import app as celery_app
 from settlement.models import Settlement
 from tests.bidding.conftest import START, actions_of, make_auction, make_bidder, register
@@ -169,7 +169,7 @@ def test_a_real_worker_closes_and_settles_an_auction_on_time(
             )
             bidder = make_bidder()
             register(bidder, auction, confirmed_by=compliance_user)
-            services.bid_place(actor=bidder, auction_id=auction.pk, amount=START)
+            bid_place(actor=bidder, auction_id=auction.pk, amount=START)
         assert Auction.objects.get(pk=auction.pk).status == "open"
 
         fresh = Auction.objects.get(pk=auction.pk)

@@ -1,0 +1,36 @@
+"""The refusals bidding raises (API.md "Bids"), mapped to problem+json by the API."""
+
+from __future__ import annotations
+
+from bidding.codes import ErrorCode
+from marketplace.common.errors import Conflict, Forbidden
+
+
+class AuctionNotOpen(Conflict):
+    code = ErrorCode.AUCTION_NOT_OPEN
+    default_detail = "The auction is not open for bids."
+
+
+class BidTooLow(Conflict):
+    code = ErrorCode.BID_TOO_LOW
+    default_detail = "The bid is below the minimum."
+
+
+class AlreadyLeading(Conflict):
+    code = ErrorCode.ALREADY_LEADING
+    default_detail = "You already hold the leading bid."
+
+
+class NotRegistered(Forbidden):
+    code = ErrorCode.NOT_REGISTERED
+    default_detail = "Your organisation is not registered for this auction."
+
+
+class DepositNotConfirmed(Forbidden):
+    code = ErrorCode.DEPOSIT_NOT_CONFIRMED
+    default_detail = "Your deposit for this auction has not been confirmed yet."
+
+
+class BuyerNotEligible(Forbidden):
+    code = ErrorCode.BUYER_NOT_ELIGIBLE
+    default_detail = "Your organisation is not eligible to bid."
