@@ -48,8 +48,8 @@ def normalize_data(data: dict[str, Any] | None) -> dict[str, Any]:
     """The exact value stored in (and read back from) the JSON column, so hashing is stable."""
     if not data:
         return {}
-    normalized = json.loads(canonical_json(data))
-    return _reject_floats(normalized)
+    normalized: dict[str, Any] = _reject_floats(json.loads(canonical_json(data)))
+    return normalized
 
 
 def _reject_floats(value: Any) -> Any:
@@ -127,7 +127,7 @@ _STREAM_HEAD_SQL = (
     "SELECT sequence, hash FROM audit_auditevent WHERE stream = %s ORDER BY sequence DESC LIMIT 1"
 )
 _EVENT_INSERT_SQL = (
-    f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(f.column for f in _INSERT_FIELDS)})"  # noqa: S608
+    f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(str(f.column) for f in _INSERT_FIELDS)})"  # noqa: S608
     f" VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))})"
 )
 
