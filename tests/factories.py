@@ -25,8 +25,14 @@ import factory
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from bidding import services as bidding_services
 from bidding.models import Auction, Bid, PackageBar, Registration
+from bidding.services.auctions import AuctionTerms, auction_create
+from bidding.services.bids import bid_place
+from bidding.services.closing import auction_cancel
+from bidding.services.registrations import (
+    registration_confirm_deposit,
+    registration_create,
+)
 from listings import services as listing_services
 from listings.models import DataRoomGrant, Loan, LoanTapeImport, Package
 from marketplace.accounts.models import Organization, User
@@ -287,12 +293,10 @@ class AuctionFactory(factory.django.DjangoModelFactory):
         if state not in ("scheduled", "open", "awarded", "no_sale", "cancelled"):
             raise ValueError(f"AuctionFactory does not build {state} auctions")
         now = timezone.now()
-        auction = bidding_services.auction_create(
+        auction = auction_create(
             actor=package.created_by,
             package_id=package.pk,
-            starts_at=now + starts_in,
-            ends_at=now + ends_in,
-            **terms,
+            terms=AuctionTerms(starts_at=now + starts_in, ends_at=now + ends_in, **terms),
         )
         if state == "awarded":
             registration = RegistrationFactory(auction=auction)
@@ -302,7 +306,7 @@ class AuctionFactory(factory.django.DjangoModelFactory):
             end_auction(auction)
             close_and_settle(auction.pk)
         elif state == "cancelled":
-            bidding_services.auction_cancel(
+            auction_cancel(
                 actor=package.created_by, auction_id=auction.pk, reason="Portfolio sold bilaterally"
             )
         auction.refresh_from_db()
@@ -322,11 +326,11 @@ class RegistrationFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *, auction, registered_by, confirmed) -> Registration:
-        registration = bidding_services.registration_create(
+        registration = registration_create(
             actor=registered_by, auction_id=auction.pk, accept_nda=True
         )
         if confirmed and registration.status == "pending_deposit":
-            registration = bidding_services.registration_confirm_deposit(
+            registration = registration_confirm_deposit(
                 actor=platform_user(), registration_id=registration.pk
             )
         return registration
@@ -348,9 +352,7 @@ class BidFactory(factory.django.DjangoModelFactory):
         if amount is None:
             price = auction.current_price
             amount = auction.starting_price if price is None else price + auction.min_increment
-        return bidding_services.bid_place(
-            actor=registration.registered_by, auction_id=auction.pk, amount=amount
-        )
+        return bid_place(actor=registration.registered_by, auction_id=auction.pk, amount=amount)
 
 
 class PackageBarFactory(factory.django.DjangoModelFactory):
