@@ -66,24 +66,26 @@ class DomainError(Exception):
         super().__init__(self.detail)
 
 
+# ``code: str``, not the inferred ``ErrorCode``: each app's subclasses set a code from its own
+# registry (``<app>/codes.py``).
 class ValidationFailed(DomainError):
-    code = ErrorCode.VALIDATION_ERROR
+    code: str = ErrorCode.VALIDATION_ERROR
 
 
 class InvalidValue(DomainError):
-    code = ErrorCode.INVALID_VALUE
+    code: str = ErrorCode.INVALID_VALUE
 
 
 class InvalidState(DomainError):
-    code = ErrorCode.INVALID_STATE
+    code: str = ErrorCode.INVALID_STATE
 
 
 class Forbidden(DomainError):
-    code = ErrorCode.PERMISSION_DENIED
+    code: str = ErrorCode.PERMISSION_DENIED
 
 
 class NotFound(DomainError):
-    code = ErrorCode.NOT_FOUND
+    code: str = ErrorCode.NOT_FOUND
 
 
 class Conflict(DomainError):

@@ -2,7 +2,7 @@
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.db import models
 
@@ -11,7 +11,19 @@ MONEY_DECIMAL_PLACES = 2
 CENT = Decimal("0.01")
 
 
-def money_field(**kwargs: Any) -> models.DecimalField[Decimal, Decimal]:
+# A nullable column reads and takes None: the overloads say so, as django-stubs does for a
+# DecimalField(null=True) written out in the model.
+@overload
+def money_field(
+    *, null: Literal[True], **kwargs: Any
+) -> models.DecimalField[Decimal | None, Decimal | None]: ...
+@overload
+def money_field(
+    *, null: Literal[False] = ..., **kwargs: Any
+) -> models.DecimalField[Decimal, Decimal]: ...
+def money_field(
+    **kwargs: Any,
+) -> models.DecimalField[Decimal, Decimal] | models.DecimalField[Decimal | None, Decimal | None]:
     return models.DecimalField(
         max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, **kwargs
     )
