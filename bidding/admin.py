@@ -5,7 +5,7 @@ from listings.admin import ReadOnlyAdmin
 
 
 @admin.register(Auction)
-class AuctionAdmin(ReadOnlyAdmin):
+class AuctionAdmin(ReadOnlyAdmin[Auction]):
     list_display = [
         "id",
         "package",
@@ -21,16 +21,16 @@ class AuctionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Registration)
-class RegistrationAdmin(ReadOnlyAdmin):
+class RegistrationAdmin(ReadOnlyAdmin[Registration]):
     list_display = ["id", "auction", "buyer", "status", "deposit_amount", "deposit_status"]
     list_filter = ["status", "deposit_status"]
 
 
 @admin.register(Bid)
-class BidAdmin(ReadOnlyAdmin):
+class BidAdmin(ReadOnlyAdmin[Bid]):
     list_display = ["auction", "sequence", "buyer", "amount", "placed_at"]
 
 
 @admin.register(PackageBar)
-class PackageBarAdmin(ReadOnlyAdmin):
+class PackageBarAdmin(ReadOnlyAdmin[PackageBar]):
     list_display = ["package", "buyer", "reason", "created_at"]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import BasePermission
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,9 +37,14 @@ from bidding.services.registrations import (
 )
 from listings.selectors import package_visible_to
 from marketplace.accounts.models import User
+from marketplace.accounts.requests import request_user
 from marketplace.common.errors import NotFound
 from marketplace.common.permissions import IsBidder, IsDisposalOfficer, IsPlatform
 from marketplace.common.schema import problems
+
+if TYPE_CHECKING:
+    # What DRF's stubs call a permission instance (anything with has_permission).
+    from rest_framework.permissions import _SupportsHasPermission
 
 BID_ERRORS = problems(
     400,
@@ -78,8 +84,12 @@ def auction_representation(
         responses={200: AuctionSerializer, **problems(401, 404)},
     ),
 )
-class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    serializer_class = AuctionSerializer
+class AuctionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Auction]
+):
+    # The actions answer a per-caller dict (selectors.auction_view), never the bare model; this
+    # serializer describes it to the schema and the browsable API.
+    serializer_class = AuctionSerializer  # type: ignore[assignment]
     filterset_class = AuctionFilter
     ordering_fields = ["ends_at", "starts_at", "created_at", "id"]
     ordering = ["ends_at", "id"]
@@ -87,9 +97,9 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_queryset(self) -> QuerySet[Auction]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Auction.objects.none()
-        return selectors.auction_visible_to(user=self.request.user)
+        return selectors.auction_visible_to(user=request_user(self.request))
 
-    def get_permissions(self) -> list[BasePermission]:
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.action == "create":
             return [IsDisposalOfficer()]
         return super().get_permissions()
@@ -103,13 +113,15 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        registrations = selectors.registrations_of_caller(user=request.user, auctions=page)
+        assert page is not None  # DEFAULT_PAGINATION_CLASS is set
+        user = request_user(request)
+        registrations = selectors.registrations_of_caller(user=user, auctions=page)
         return self.get_paginated_response(
-            [auction_representation(a, request.user, registrations.get(a.pk)) for a in page]
+            [auction_representation(a, user, registrations.get(a.pk)) for a in page]
         )
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return Response(auction_representation(self._auction(), request.user))
+        return Response(auction_representation(self._auction(), request_user(request)))
 
     @extend_schema(
         summary="Put an approved package up for auction (its seller)",
@@ -121,15 +133,12 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         package_id = values.pop("package")
-        if not package_visible_to(user=request.user).filter(pk=package_id).exists():
+        user = request_user(request)
+        if not package_visible_to(user=user).filter(pk=package_id).exists():
             raise NotFound("No such package.")
-        auction = auction_create(
-            actor=request.user, package_id=package_id, terms=AuctionTerms(**values)
-        )
+        auction = auction_create(actor=user, package_id=package_id, terms=AuctionTerms(**values))
         auction = self.get_queryset().get(pk=auction.pk)
-        return Response(
-            auction_representation(auction, request.user), status=status.HTTP_201_CREATED
-        )
+        return Response(auction_representation(auction, user), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Cancel before close (seller or compliance); deposits released",
@@ -139,8 +148,9 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         auction = self._auction()
-        auction_cancel(actor=request.user, auction_id=auction.pk)
-        return Response(auction_representation(self._auction(), request.user))
+        user = request_user(request)
+        auction_cancel(actor=user, auction_id=auction.pk)
+        return Response(auction_representation(self._auction(), user))
 
     @extend_schema(
         methods=["GET"],
@@ -170,15 +180,18 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def registrations(self, request: Request, pk: str | None = None) -> Response:
         auction = self._auction()
         if request.method == "GET":
-            registrations = selectors.registrations_visible_to(user=request.user, auction=auction)
-            page = self.paginate_queryset(registrations)
+            registrations = selectors.registrations_visible_to(
+                user=request_user(request), auction=auction
+            )
+            # This action pages Registration rows; DRF's types bind a viewset to one model.
+            page = cast("GenericAPIView[Registration]", self).paginate_queryset(registrations)
             return self.get_paginated_response(RegistrationSerializer(page, many=True).data)
         if not IsBidder().has_permission(request, self):
             raise PermissionDenied("Only bidders register for auctions.")
         data = RegistrationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         registration = registration_create(
-            actor=request.user,
+            actor=request_user(request),
             auction_id=auction.pk,
             accept_nda=data.validated_data["accept_nda"],
         )
@@ -206,19 +219,21 @@ class AuctionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             data = BidCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             try:
-                auction_id = int(pk)
+                auction_id = int(self.kwargs["pk"])  # as _auction reads it
             except (TypeError, ValueError) as exc:
                 raise NotFound("No such auction.") from exc
             bid = bid_place(
-                actor=request.user, auction_id=auction_id, amount=data.validated_data["amount"]
+                actor=request_user(request),
+                auction_id=auction_id,
+                amount=data.validated_data["amount"],
             )
             return Response(BidSerializer(bid).data, status=status.HTTP_201_CREATED)
         auction = self._auction()
-        rows = BidListItemSerializer(
-            selectors.bids_visible_to(user=request.user, auction=auction), many=True
-        ).data
+        rows = selectors.bids_visible_to(user=request_user(request), auction=auction)
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(page)
+        # many=True takes the page's list of rows; DRF's stubs type a Serializer's instance as one.
+        items = BidListItemSerializer(page, many=True)  # type: ignore[arg-type]
+        return self.get_paginated_response(items.data)
 
 
 class ConfirmDepositView(APIView):
@@ -230,6 +245,6 @@ class ConfirmDepositView(APIView):
         responses={200: RegistrationSerializer, **problems(401, 403, 404, 409)},
     )
     def post(self, request: Request, pk: int) -> Response:
-        registration = registration_confirm_deposit(actor=request.user, registration_id=pk)
+        registration = registration_confirm_deposit(actor=request_user(request), registration_id=pk)
         registration = Registration.objects.select_related("buyer").get(pk=registration.pk)
         return Response(RegistrationSerializer(registration).data)

@@ -13,4 +13,4 @@ class AuctionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Auction
-        fields = []
+        fields: list[str] = []

@@ -147,10 +147,13 @@ def _registration_view(registration: Registration | None) -> dict[str, Any] | No
 
 
 def _winner_view(auction: Auction) -> dict[str, Any]:
+    winner, winning_bid = auction.winner, auction.winning_bid
+    # Shown only once there is a winner (rules.auction_fields); closing sets both together.
+    assert winner is not None and winning_bid is not None
     return {
         "id": auction.winner_id,
-        "name": auction.winner.name,
-        "price": str(auction.winning_bid.amount),
+        "name": winner.name,
+        "price": str(winning_bid.amount),
     }
 
 

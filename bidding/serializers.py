@@ -1,9 +1,16 @@
+"""Request and response shapes of the bidding API.
+
+Input serializers are ``Serializer[None]``: they validate data and are never bound to an
+instance; response shapes built as dicts are ``Serializer[dict[str, Any]]``."""
+
+from typing import Any
+
 from rest_framework import serializers
 
-from bidding.models import AuctionFormat, Registration
+from bidding.models import AuctionFormat, Bid, Registration
 
 
-class AuctionCreateSerializer(serializers.Serializer):
+class AuctionCreateSerializer(serializers.Serializer[None]):
     package = serializers.IntegerField()
     format = serializers.ChoiceField(choices=AuctionFormat.choices)
     starts_at = serializers.DateTimeField()
@@ -17,7 +24,7 @@ class AuctionCreateSerializer(serializers.Serializer):
     payment_window_hours = serializers.IntegerField(required=False, default=72)
 
 
-class AuctionSerializer(serializers.Serializer):
+class AuctionSerializer(serializers.Serializer[dict[str, Any]]):
     """Per-caller view of an auction (API.md): prices only to registered buyers, the seller and
     the platform; the reserve never to buyers; the winner to the seller, platform and winner."""
 
@@ -58,11 +65,11 @@ class AuctionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class RegistrationCreateSerializer(serializers.Serializer):
+class RegistrationCreateSerializer(serializers.Serializer[None]):
     accept_nda = serializers.BooleanField()
 
 
-class RegistrationSerializer(serializers.ModelSerializer):
+class RegistrationSerializer(serializers.ModelSerializer[Registration]):
     buyer = serializers.SerializerMethodField()
 
     class Meta:
@@ -79,15 +86,15 @@ class RegistrationSerializer(serializers.ModelSerializer):
             "created_at",
         ]
 
-    def get_buyer(self, registration) -> dict:
+    def get_buyer(self, registration: Registration) -> dict[str, Any]:
         return {"id": registration.buyer_id, "name": registration.buyer.name}
 
 
-class BidCreateSerializer(serializers.Serializer):
+class BidCreateSerializer(serializers.Serializer[None]):
     amount = serializers.CharField(help_text="Decimal string with at most 2 places.")
 
 
-class BidSerializer(serializers.Serializer):
+class BidSerializer(serializers.Serializer[Bid]):
     id = serializers.IntegerField()
     auction = serializers.IntegerField(source="auction_id")
     amount = serializers.DecimalField(max_digits=18, decimal_places=2)
@@ -95,7 +102,7 @@ class BidSerializer(serializers.Serializer):
     sequence = serializers.IntegerField()
 
 
-class BidListItemSerializer(serializers.Serializer):
+class BidListItemSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
     amount = serializers.DecimalField(max_digits=18, decimal_places=2)
     placed_at = serializers.DateTimeField()

@@ -147,6 +147,7 @@ def bid_place(*, actor: User, auction_id: int, amount: object) -> Bid:
     if org.eligibility != "approved":
         raise BuyerNotEligible(f"Your organisation's eligibility is {org.eligibility}.")
     snapshot = _snapshot(buyer_id=org.pk, auction_id=auction_id)
+    assert snapshot.registration_id is not None  # _snapshot refuses an unregistered buyer
     _refuse_early(snapshot, value)
 
     stream = stream_for("auction", auction_id)

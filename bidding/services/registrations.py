@@ -17,14 +17,14 @@ from bidding.models import (
 )
 from bidding.services.trail import auction_record, deposit_record
 from listings import services as listing_services
-from marketplace.accounts.models import User
+from marketplace.accounts.models import Organization, User
 from marketplace.common.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 
 # Licence types allowed to buy personal consumer NPLs on this platform.
 ALLOWED_LICENCE_TYPES = frozenset({"national_amc", "local_amc", "financial_investment_company"})
 
 
-def _check_eligible(actor: User) -> None:
+def _check_eligible(actor: User) -> Organization:
     org = actor.organization
     if org is None or org.kind != "buyer":
         raise Forbidden("Only bidders of buyer organisations register for auctions.")
@@ -34,6 +34,7 @@ def _check_eligible(actor: User) -> None:
         raise BuyerNotEligible(
             f"Licence type {org.licence_type!r} may not buy personal consumer NPLs."
         )
+    return org
 
 
 def registration_create(*, actor: User, auction_id: int, accept_nda: bool) -> Registration:
@@ -44,7 +45,7 @@ def registration_create(*, actor: User, auction_id: int, accept_nda: bool) -> Re
         raise ValidationFailed(
             "The NDA must be accepted.", errors={"accept_nda": ["Must be true."]}
         )
-    _check_eligible(actor)
+    buyer = _check_eligible(actor)
     with transaction.atomic():
         auction = Auction.objects.select_for_update().get(pk=auction_id)
         if auction.status not in ACTIVE_STATUSES or timezone.now() >= auction.ends_at:
@@ -55,21 +56,21 @@ def registration_create(*, actor: User, auction_id: int, accept_nda: bool) -> Re
             raise BuyerNotEligible("Your organisation is barred from this package.")
         if Registration.objects.filter(auction=auction, buyer_id=actor.organization_id).exists():
             raise InvalidState("Your organisation is already registered for this auction.")
-        registration = _registration_insert(auction, actor=actor)
+        registration = _registration_insert(auction, actor=actor, buyer=buyer)
         listing_services.data_room_grant(
             actor=actor,
             package_id=auction.package_id,
-            organization_id=actor.organization_id,
+            organization_id=buyer.pk,
             reason=f"registered for auction {auction.pk} (NDA accepted)",
         )
     return registration
 
 
-def _registration_insert(auction: Auction, *, actor: User) -> Registration:
+def _registration_insert(auction: Auction, *, actor: User, buyer: Organization) -> Registration:
     free = auction.deposit_amount == 0
     registration = Registration.objects.create(
         auction=auction,
-        buyer_id=actor.organization_id,
+        buyer_id=buyer.pk,
         registered_by=actor,
         status=RegistrationStatus.APPROVED if free else RegistrationStatus.PENDING_DEPOSIT,
         deposit_amount=auction.deposit_amount,
