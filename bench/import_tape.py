@@ -247,7 +247,7 @@ def django_import(path: Path, package, tape) -> tuple[float, int]:
     from django.db import transaction
 
     from listings.models import Loan
-    from listings.services.tape_import import borrower_hash
+    from listings.tape.hashing import borrower_hash
 
     count = 0
     started = time.perf_counter()

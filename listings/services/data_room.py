@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from listings.codes import AuditAction
 from listings.models import DataRoomGrant, Package
 from marketplace.audit.services import record
 
@@ -17,7 +18,7 @@ def data_room_grant(*, actor, package_id: int, organization_id: int, reason: str
         )
         if created:
             record(
-                action="data_room.granted",
+                action=AuditAction.DATA_ROOM_GRANTED,
                 object_type="package",
                 object_id=package_id,
                 actor=actor,
@@ -32,7 +33,7 @@ def data_room_record_access(
     """Every view and export of loan rows is an audit event."""
     with transaction.atomic():
         record(
-            action="data_room.accessed",
+            action=AuditAction.DATA_ROOM_ACCESSED,
             object_type="package",
             object_id=package.pk,
             actor=actor,

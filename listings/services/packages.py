@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from listings.codes import PACKAGE_TRANSITION_ACTIONS, AuditAction, ErrorCode
 from listings.models import (
     PACKAGE_TRANSITIONS,
     LoanTapeImport,
@@ -18,7 +19,7 @@ from listings.models import (
     PackageStatus,
     TapeStatus,
 )
-from listings.services import tape_import
+from listings.tape import reading
 from marketplace.audit.services import record
 from marketplace.common.errors import DomainError, Forbidden, InvalidState, ValidationFailed
 from marketplace.common.transitions import transition_apply
@@ -62,7 +63,7 @@ def package_create(
             cut_off_date=cut_off_date,
         )
         record(
-            action="package.created",
+            action=AuditAction.PACKAGE_CREATED,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -104,7 +105,7 @@ def package_update(*, actor, package_id: int, changes: dict[str, Any]) -> Packag
             setattr(package, key, value)
         package.save()
         record(
-            action="package.updated",
+            action=AuditAction.PACKAGE_UPDATED,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -119,13 +120,13 @@ def _jsonable(value):
 
 class UnsupportedFileType(DomainError):
     status_code = 400
-    code = "unsupported_file_type"
+    code = ErrorCode.UNSUPPORTED_FILE_TYPE
     default_detail = "Loan tapes are CSV (UTF-8) or XLSX files."
 
 
 class TapeTooLarge(DomainError):
     status_code = 413
-    code = "payload_too_large"
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
     def __init__(self) -> None:
         super().__init__(f"Loan tapes are limited to {settings.LOAN_TAPE_MAX_BYTES} bytes.")
@@ -144,10 +145,10 @@ def loan_tape_upload(
     if file_type is None:
         head = upload.read(512)
         upload.seek(0)
-        file_type = tape_import.detect_file_type(upload.name, head)
+        file_type = reading.detect_file_type(upload.name, head)
         if file_type is None:
             raise UnsupportedFileType()
-    target = tape_import.new_upload_path(file_type)
+    target = reading.new_upload_path(file_type)
     # Uploaded files over FILE_UPLOAD_MAX_MEMORY_SIZE are already on disk: move, don't copy.
     temporary = getattr(upload, "temporary_file_path", None)
     if temporary is not None:
@@ -177,7 +178,7 @@ def loan_tape_upload(
             package.latest_tape = tape
             package.save(update_fields=["latest_tape", "updated_at"])
             record(
-                action="loan_tape.uploaded",
+                action=AuditAction.LOAN_TAPE_UPLOADED,
                 object_type="package",
                 object_id=package.pk,
                 actor=actor,
@@ -192,7 +193,7 @@ def loan_tape_upload(
 
             transaction.on_commit(lambda: loan_tape_import.delay(tape.pk))
     except DomainError:
-        tape_import.remove_upload(str(target))
+        reading.remove_upload(str(target))
         raise
     return tape
 
@@ -218,7 +219,7 @@ def package_submit(*, actor, package_id: int) -> Package:
         previous = _transition(package, "submit")
         package.save()
         record(
-            action="package.submitted",
+            action=AuditAction.PACKAGE_SUBMITTED,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -235,7 +236,7 @@ def package_approve(*, actor, package_id: int, note: str = "") -> Package:
         package.review_note = note or ""
         package.save()
         record(
-            action="package.approved",
+            action=AuditAction.PACKAGE_APPROVED,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -256,7 +257,7 @@ def package_reject(*, actor, package_id: int, reason: str) -> Package:
         package.review_note = reason
         package.save()
         record(
-            action="package.rejected",
+            action=AuditAction.PACKAGE_REJECTED,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -274,7 +275,7 @@ def package_withdraw(*, actor, package_id: int) -> Package:
         previous = _transition(package, "withdraw")
         package.save()
         record(
-            action="package.withdrawn",
+            action=AuditAction.PACKAGE_WITHDRAWN,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -291,7 +292,7 @@ def package_transition(*, actor, package_id: int, name: str, data: dict | None =
     previous = _transition(package, name)
     package.save(update_fields=["status", "updated_at"])
     record(
-        action=f"package.{name}",
+        action=PACKAGE_TRANSITION_ACTIONS[name],
         object_type="package",
         object_id=package.pk,
         actor=actor,
