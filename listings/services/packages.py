@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from listings.codes import PACKAGE_TRANSITION_ACTIONS, AuditAction, ErrorCode
@@ -23,6 +25,9 @@ from listings.tape import reading
 from marketplace.audit.services import record
 from marketplace.common.errors import DomainError, Forbidden, InvalidState, ValidationFailed
 from marketplace.common.transitions import transition_apply
+
+if TYPE_CHECKING:
+    from marketplace.accounts.models import User
 
 EDITABLE_FIELDS = ("title", "description", "currency", "cut_off_date")
 
@@ -45,7 +50,7 @@ def _validate_terms(currency: str | None, cut_off_date: dt.date | None) -> dict[
 
 
 def package_create(
-    *, actor, title: str, currency: str, cut_off_date: dt.date, description: str = ""
+    *, actor: User, title: str, currency: str, cut_off_date: dt.date, description: str = ""
 ) -> Package:
     """A disposal officer's bank creates a draft package."""
     if actor.organization is None or actor.organization.kind != "bank":
@@ -76,7 +81,7 @@ def package_create(
     return package
 
 
-def package_update(*, actor, package_id: int, changes: dict[str, Any]) -> Package:
+def package_update(*, actor: User, package_id: int, changes: dict[str, Any]) -> Package:
     """Edit a draft. Currency and cut-off date are fixed once a tape was imported against them
     (the tape was validated against them); upload the tape again after creating a new draft."""
     with transaction.atomic():
@@ -114,7 +119,7 @@ def package_update(*, actor, package_id: int, changes: dict[str, Any]) -> Packag
     return package
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
@@ -133,7 +138,7 @@ class TapeTooLarge(DomainError):
 
 
 def loan_tape_upload(
-    *, actor, package_id: int, upload, file_type: str | None = None
+    *, actor: User, package_id: int, upload: UploadedFile, file_type: str | None = None
 ) -> LoanTapeImport:
     """Store an uploaded tape and queue its import (after commit). Replaces any earlier tape
     once it succeeds; until then the previous tape and summary stay as they are.
@@ -148,15 +153,7 @@ def loan_tape_upload(
         file_type = reading.detect_file_type(upload.name, head)
         if file_type is None:
             raise UnsupportedFileType()
-    target = reading.new_upload_path(file_type)
-    # Uploaded files over FILE_UPLOAD_MAX_MEMORY_SIZE are already on disk: move, don't copy.
-    temporary = getattr(upload, "temporary_file_path", None)
-    if temporary is not None:
-        shutil.move(temporary(), target)
-    else:
-        with open(target, "wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
+    target = _store(upload, file_type)
     try:
         with transaction.atomic():
             package = _locked(package_id)
@@ -198,7 +195,21 @@ def loan_tape_upload(
     return tape
 
 
-def package_submit(*, actor, package_id: int) -> Package:
+def _store(upload: UploadedFile, file_type: str) -> Path:
+    """The upload, saved under the uploads folder (the import reads it from there)."""
+    target = reading.new_upload_path(file_type)
+    # Uploaded files over FILE_UPLOAD_MAX_MEMORY_SIZE are already on disk: move, don't copy.
+    temporary = getattr(upload, "temporary_file_path", None)
+    if temporary is not None:
+        shutil.move(temporary(), target)
+    else:
+        with open(target, "wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+    return target
+
+
+def package_submit(*, actor: User, package_id: int) -> Package:
     """draft -> pending_review, for a draft whose latest tape imported successfully."""
     with transaction.atomic():
         package = _locked(package_id)
@@ -228,7 +239,7 @@ def package_submit(*, actor, package_id: int) -> Package:
     return package
 
 
-def package_approve(*, actor, package_id: int, note: str = "") -> Package:
+def package_approve(*, actor: User, package_id: int, note: str = "") -> Package:
     """Compliance: pending_review -> approved (the package becomes public)."""
     with transaction.atomic():
         package = _locked(package_id)
@@ -245,7 +256,7 @@ def package_approve(*, actor, package_id: int, note: str = "") -> Package:
     return package
 
 
-def package_reject(*, actor, package_id: int, reason: str) -> Package:
+def package_reject(*, actor: User, package_id: int, reason: str) -> Package:
     """Compliance: pending_review -> draft, with the reason the seller must address."""
     if not (reason or "").strip():
         raise ValidationFailed(
@@ -266,7 +277,7 @@ def package_reject(*, actor, package_id: int, reason: str) -> Package:
     return package
 
 
-def package_withdraw(*, actor, package_id: int) -> Package:
+def package_withdraw(*, actor: User, package_id: int) -> Package:
     """Seller: draft | pending_review | approved -> withdrawn (never while in auction)."""
     with transaction.atomic():
         package = _locked(package_id)
@@ -284,7 +295,9 @@ def package_withdraw(*, actor, package_id: int) -> Package:
     return package
 
 
-def package_transition(*, actor, package_id: int, name: str, data: dict | None = None) -> Package:
+def package_transition(
+    *, actor: User | None, package_id: int, name: str, data: dict[str, Any] | None = None
+) -> Package:
     """For bidding and settlement: ``auction_start``, ``return_to_market``, ``sell``.
 
     Must be called inside the caller's transaction; locks the package row."""
