@@ -74,9 +74,11 @@ def loan_tape_process(*, import_id: int) -> LoanTapeImport:
     if tape.status != TapeStatus.PROCESSING:
         return tape
     progress = Progress(tape.pk)
+    clock = Clock(tape.pk)
     source: TapeSource | None = None
     try:
         source = open_tape(Path(tape.stored_path), tape.file_type)
+        clock.lap("open")  # an XLSX sheet is read here, before the import transaction
         with transaction.atomic():
             # One worker per import at a time: a redelivered or swept duplicate backs off.
             if not try_advisory_xact_lock(f"loan_tape_import:{tape.pk}"):
@@ -84,7 +86,7 @@ def loan_tape_process(*, import_id: int) -> LoanTapeImport:
             tape.refresh_from_db()
             if tape.status != TapeStatus.PROCESSING:
                 return tape
-            _succeed(tape, _load(tape, source, progress))
+            _succeed(tape, _load(tape, source, progress, clock))
     except TapeRejected as exc:
         _fail(tape, exc.errors, exc.total, rows_read=progress.rows)
     except DomainError as exc:
@@ -115,7 +117,7 @@ def _claim(import_id: int) -> LoanTapeImport:
     return tape
 
 
-def _load(tape: LoanTapeImport, source: TapeSource, progress: Progress) -> int:
+def _load(tape: LoanTapeImport, source: TapeSource, progress: Progress, clock: Clock) -> int:
     """Runs inside the import transaction; returns the number of loans loaded."""
     package = Package.objects.select_for_update().get(pk=tape.package_id)
     if package.status != PackageStatus.DRAFT:
@@ -131,7 +133,7 @@ def _load(tape: LoanTapeImport, source: TapeSource, progress: Progress) -> int:
         positions=check_header(source.header),
         progress=progress,
         hash_key=borrower_hash_key(),
-        clock=Clock(tape.pk),
+        clock=clock,
     )
     with connection.cursor() as cursor:
         # Dates are YYYY-MM-DD; never read a day-first or month-first date by accident.
@@ -150,8 +152,7 @@ def _load(tape: LoanTapeImport, source: TapeSource, progress: Progress) -> int:
         raise TapeRejected.one(0, ErrorCode.INVALID_VALUE, TOTAL_TOO_LARGE)
     package.current_tape = tape
     package.save()
-    if job.clock is not None:
-        job.clock.log()
+    clock.log()
     return rows
 
 

@@ -46,7 +46,7 @@ class XlsxTape:
         self.header, self.rows, self.too_long = _split(table)
 
     def batches(self, wanted: list[int]) -> Iterator[pa.RecordBatch]:
-        selected = self.rows.select([f"c{i}" for i in wanted])
+        selected = pa.Table.from_batches([self.rows.select([f"c{i}" for i in wanted])])
         yield from selected.to_batches(max_chunksize=BATCH_ROWS)
 
     def write_csv(self, target: Path) -> None:
@@ -56,7 +56,7 @@ class XlsxTape:
         with open(target, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(self.header)
-            for batch in self.rows.to_batches(max_chunksize=BATCH_ROWS):
+            for batch in pa.Table.from_batches([self.rows]).to_batches(max_chunksize=BATCH_ROWS):
                 for row in zip(*(column.to_pylist() for column in batch.columns), strict=True):
                     cells = ["" if cell is None else cell for cell in row]
                     while len(cells) > width and cells[-1] == "":
@@ -64,28 +64,36 @@ class XlsxTape:
                     writer.writerow(cells)
 
 
-def _read_first_sheet(path: Path) -> pa.Table:
+def _read_first_sheet(path: Path) -> pa.RecordBatch:
     try:
-        sheet = fastexcel.read_excel(path).load_sheet(0, header_row=None, dtypes="string")
+        # eager: straight into one Arrow batch (a lazy sheet costs a second copy).
+        sheet = fastexcel.read_excel(path).load_sheet(
+            0, header_row=None, dtypes="string", eager=True
+        )
     except Exception as exc:  # noqa: BLE001  (any parse failure means not a usable XLSX)
         raise TapeRejected.one(
             1, ErrorCode.UNSUPPORTED_FILE_TYPE, f"not a readable XLSX workbook: {exc}"
         ) from exc
-    if sheet.width > MAX_COLUMNS:
-        raise _implausible(f"its first sheet has {sheet.width} columns")
-    table = sheet.to_arrow()
-    columns = [_as_tape_text(column) for column in table.columns]
-    return pa.table(columns, names=[f"c{i}" for i in range(len(columns))])
+    assert isinstance(sheet, pa.RecordBatch)
+    if sheet.num_columns > MAX_COLUMNS:
+        raise _implausible(f"its first sheet has {sheet.num_columns} columns")
+    columns = [_as_tape_text(column) for column in sheet.columns]
+    return pa.record_batch(columns, names=[f"c{i}" for i in range(len(columns))])
 
 
-def _as_tape_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Cells as a CSV tape would hold them: empty is null, a date-time cell is its date."""
+def _as_tape_text(column: pa.Array) -> pa.Array:
+    """Cells as a CSV tape would hold them: empty is null, a date-time cell is its date.
+
+    The cheap substring tests skip the kernels for the columns that need neither."""
     column = column.cast(pa.string())
-    column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
-    return pc.replace_substring_regex(column, pattern=_DATE_TIME, replacement=r"\1")
+    if pc.any(pc.equal(column, "")).as_py():
+        column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+    if pc.any(pc.match_substring(column, ":")).as_py():
+        column = pc.replace_substring_regex(column, pattern=_DATE_TIME, replacement=r"\1")
+    return column
 
 
-def _split(table: pa.Table) -> tuple[list[str], pa.Table, int | None]:
+def _split(table: pa.RecordBatch) -> tuple[list[str], pa.RecordBatch, int | None]:
     """The header, the rows after it, and the first row (0-based) with a cell past the
     header's width; rows without any cell are dropped first."""
     if table.num_columns == 0:
