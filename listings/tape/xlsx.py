@@ -102,7 +102,8 @@ def _split(table: pa.RecordBatch) -> tuple[list[str], pa.RecordBatch, int | None
     any_cell = present[0]
     for mask in present[1:]:
         any_cell = pc.or_(any_cell, mask)
-    table = table.filter(any_cell)
+    if not pc.all(any_cell).as_py():
+        table = table.filter(any_cell)
     if table.num_rows == 0:
         return [], table, None
     first = [table.column(i)[0].as_py() for i in range(table.num_columns)]

@@ -210,3 +210,39 @@ def test_a_sheet_with_its_true_dimension_imports(package):
 
     assert tape.status == "succeeded", tape.errors
     assert Loan.objects.filter(package=package).count() == 2
+
+
+def _sheet(rows: list[list[object]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def test_empty_rows_are_skipped_and_a_row_wider_than_the_header_is_refused_as_in_csv(
+    make_package,
+):
+    csv_content, _ = _tapes(loan_rows(3))
+    header, first, second, third = csv_content.decode().splitlines()
+    wide = third + ",,surplus"  # a cell past the header's width, after an empty one
+    csv_tape = import_tape(
+        make_package(title="csv"), "\n".join([header, first, second, wide, ""]).encode()
+    )
+    cells = [
+        [_typed(c, v) for c, v in zip(HEADER, line.split(","), strict=True)]
+        for line in (first, second, third)
+    ]
+    xlsx_tape = import_tape(
+        make_package(title="xlsx"),
+        _sheet([[], HEADER, cells[0], [], [None, None], cells[1], [*cells[2], None, "surplus"]]),
+        "tape.xlsx",
+    )
+
+    assert csv_tape.status == xlsx_tape.status == "failed"
+    assert [(e["line"], e["column"], e["code"]) for e in csv_tape.errors] == [
+        (4, None, "invalid_value")
+    ]
+    assert xlsx_tape.errors == csv_tape.errors
