@@ -140,7 +140,7 @@ class Text(Kind):
         )
 
 
-class Enum(Kind):
+class OneOf(Kind):
     def rules(self, column: Column) -> list[Rule]:
         choices = _sql_array(column.choices)
         return [
@@ -182,7 +182,7 @@ class Currency(Kind):
         return pc.equal(cell, row.currency)
 
 
-class Decimal(Kind):
+class PlainDecimal(Kind):
     """A plain non-negative decimal below 10^digits with at most ``places`` places."""
 
     sql_type = "::numeric"
@@ -297,15 +297,15 @@ class Bool(Kind):
 
 
 TEXT = Text()
-ENUM = Enum()
+ENUM = OneOf()
 CURRENCY = Currency()
-MONEY = Decimal(
+MONEY = PlainDecimal(
     places=2,
     digits=16,
     precision=18,  # numeric(18, 2)
     message="a decimal >= 0 with at most 2 places, no separators",
 )
-RATE = Decimal(places=4, digits=5, precision=9, message="a decimal percent >= 0")
+RATE = PlainDecimal(places=4, digits=5, precision=9, message="a decimal percent >= 0")
 INTEGER = Integer(pa.int32())
 SMALL_INTEGER = Integer(pa.int16())
 DATE = Date()

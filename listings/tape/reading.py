@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
@@ -202,7 +202,7 @@ class _CheckedFile(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]  # a writable buffer
+    def readinto(self, buffer: Any) -> int:  # a writable buffer of Arrow's
         data = self._handle.read(len(buffer))
         if data:
             if self._pending_cr and not data.startswith(b"\n"):

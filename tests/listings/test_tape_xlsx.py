@@ -21,29 +21,11 @@ from listings.models import Loan
 from listings.tape import sql_load
 from listings.tape_generator import HEADER, write_tape
 from tests.listings.conftest import CUT_OFF, import_tape, loan_row, loan_rows
+from tests.listings.test_tape_fast import DISCLOSURE_FIELDS as SUMMARY_FIELDS
+from tests.listings.test_tape_fast import LOAN_FIELDS
 
 pytestmark = pytest.mark.django_db
 
-LOAN_FIELDS = [
-    f.attname
-    for f in Loan._meta.concrete_fields
-    if f.attname not in ("id", "package_id", "tape_import_id")
-]
-SUMMARY_FIELDS = [
-    "loan_count",
-    "borrower_count",
-    "total_principal",
-    "total_interest",
-    "total_fees",
-    "total_balance",
-    "weighted_avg_days_past_due",
-    "weighted_avg_borrower_age",
-    "max_borrower_balance",
-    "avg_borrower_balance",
-    "litigation_mix",
-    "product_mix",
-    "stratification",
-]
 DATES = {"origination_date", "default_date", "last_payment_date"}
 NUMBERS = {
     "outstanding_principal",
