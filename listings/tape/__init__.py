@@ -9,5 +9,7 @@
 - ``hashing``: the borrower id's HMAC, in Python and in SQL.
 - ``disclosure``: the package's summary and stratification, computed in SQL.
 - ``progress``: rows processed, reported live, and the phases' timings.
+- ``errors``: a tape's errors (line, column, code, message) and the fast path's miss.
+- ``context``: ``TapeJob``, one import's context, passed whole to each step.
 - ``importer``: ``loan_tape_process``, the import from start to finish.
 """
