@@ -138,14 +138,15 @@ class TapeTooLarge(DomainError):
 
 
 def loan_tape_upload(
-    *, actor: User, package_id: int, upload: UploadedFile, file_type: str | None = None
+    *, actor: User, package_id: int, upload: UploadedFile[bytes], file_type: str | None = None
 ) -> LoanTapeImport:
     """Store an uploaded tape and queue its import (after commit). Replaces any earlier tape
     once it succeeds; until then the previous tape and summary stay as they are.
 
     Refuses files over ``LOAN_TAPE_MAX_BYTES`` (413) and anything but CSV or XLSX, told by
     name and leading bytes unless ``file_type`` is given (400 ``unsupported_file_type``)."""
-    if upload.size > settings.LOAN_TAPE_MAX_BYTES:
+    size = upload.size or 0  # always set for an uploaded file; None only in the stubs
+    if size > settings.LOAN_TAPE_MAX_BYTES:
         raise TapeTooLarge()
     if file_type is None:
         head = upload.read(512)
@@ -169,7 +170,7 @@ def loan_tape_upload(
                 uploaded_by=actor,
                 file_name=(upload.name or "")[:255],
                 file_type=file_type,
-                file_size=upload.size,
+                file_size=size,
                 stored_path=str(target),
             )
             package.latest_tape = tape
@@ -195,7 +196,7 @@ def loan_tape_upload(
     return tape
 
 
-def _store(upload: UploadedFile, file_type: str) -> Path:
+def _store(upload: UploadedFile[bytes], file_type: str) -> Path:
     """The upload, saved under the uploads folder (the import reads it from there)."""
     target = reading.new_upload_path(file_type)
     # Uploaded files over FILE_UPLOAD_MAX_MEMORY_SIZE are already on disk: move, don't copy.

@@ -134,7 +134,7 @@ def _aggregate(tape: LoanTapeImport) -> list[tuple[Any, ...]]:
         # tape's loans (the statistics of a tape loaded in this transaction are unknown).
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(_AGGREGATES, {"tape": tape.pk, "totals": _TOTALS, "borrowers": _BORROWERS})
-        groups = cursor.fetchall()
+        groups: list[tuple[Any, ...]] = cursor.fetchall()
         cursor.execute("SET LOCAL enable_sort = on")
         cursor.execute("SET LOCAL enable_seqscan = on")
         for setting in PARALLEL_SETTINGS:
@@ -152,7 +152,7 @@ class _Sums:
     dpd_weight: Decimal = _ZERO
     age_weight: Decimal = _ZERO
     age_balance: Decimal = _ZERO
-    borrowers: int | None = None
+    borrowers: int = 0  # the borrowers' row always comes (count of no rows is 0)
     max_borrower: Decimal | None = None
     # dimension -> key -> (loan_count, total_balance, sum(dpd * balance))
     strata: dict[str, dict[str, tuple[int, Decimal, Decimal]]] = field(

@@ -21,7 +21,6 @@ Its rules may therefore be stricter than the format (a cell with surrounding spa
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +45,7 @@ class _BoundedWriter(QueuedLibpqWriter):
 
     def __init__(self, cursor: Any) -> None:
         super().__init__(cursor)
-        self._queue = queue.Queue(maxsize=WRITER_QUEUE)
+        self._queue.maxsize = WRITER_QUEUE  # psycopg's queue, read on every put()
 
 
 def load(cursor: Any, job: TapeJob) -> int:

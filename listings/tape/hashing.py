@@ -42,7 +42,7 @@ def hasher(key: bytes) -> Callable[[list[str]], list[str]]:
     outer = hashlib.sha256(opad)
 
     def digest_all(values: list[str]) -> list[str]:
-        out = []
+        out: list[str] = []
         append = out.append
         inner_copy, outer_copy = inner.copy, outer.copy
         for value in values:

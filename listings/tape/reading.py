@@ -38,7 +38,7 @@ BINARY_MAGICS = (b"\x89PNG", b"%PDF-", b"GIF8", b"\xff\xd8\xff", b"\xd0\xcf\x11\
 # --------------------------------------------------------------------------- upload
 
 
-def detect_file_type(name: str, head: bytes) -> str | None:
+def detect_file_type(name: str | None, head: bytes) -> str | None:
     lower = (name or "").lower()
     if lower.endswith(".xlsx") or head.startswith(XLSX_MAGIC):
         return "xlsx" if head.startswith(XLSX_MAGIC) else None
@@ -109,7 +109,10 @@ def _csv_header(path: Path) -> list[str]:
 
 
 class TapeSource(Protocol):
-    header: list[str]  # empty for an empty file
+    @property
+    def header(self) -> list[str]:
+        """The header's cells; empty for an empty file."""
+        ...
 
     def batches(self, wanted: list[int]) -> Iterator[pa.RecordBatch]:
         """The rows' cells at the ``wanted`` positions, as text (null when empty), in blocks;

@@ -42,7 +42,7 @@ def load(cursor: Any, job: TapeJob) -> int:
     _load_staging(cursor, job, staging)
     job.lap("copy")
     cursor.execute(f"SELECT count(*) FROM {staging}")  # noqa: S608  (an id, not input)
-    (rows,) = cursor.fetchone()
+    rows = int(cursor.fetchone()[0])
     job.rows_counted(rows)  # before any rejection: the failed import reports it
     if rows == 0:
         raise TapeRejected.one(2, ErrorCode.EMPTY_TAPE, "the tape has no loan rows")
