@@ -98,10 +98,7 @@ def _split(table: pa.RecordBatch) -> tuple[list[str], pa.RecordBatch, int | None
     header's width; rows without any cell are dropped first."""
     if table.num_columns == 0:
         return [], table, None
-    present = [pc.is_valid(column) for column in table.columns]
-    any_cell = present[0]
-    for mask in present[1:]:
-        any_cell = pc.or_(any_cell, mask)
+    any_cell = _any_cell(table.columns)
     if not pc.all(any_cell).as_py():
         table = table.filter(any_cell)
     if table.num_rows == 0:
@@ -113,13 +110,18 @@ def _split(table: pa.RecordBatch) -> tuple[list[str], pa.RecordBatch, int | None
     rows = table.slice(1)
     too_long = None
     if table.num_columns > len(header):
-        extra = [pc.is_valid(rows.column(i)) for i in range(len(header), rows.num_columns)]
-        beyond = extra[0]
-        for mask in extra[1:]:
-            beyond = pc.or_(beyond, mask)
+        beyond = _any_cell(rows.columns[len(header) :])
         indexes = pc.indices_nonzero(beyond)
         too_long = indexes[0].as_py() if len(indexes) else None
     return header, rows, too_long
+
+
+def _any_cell(columns: list[pa.Array]) -> pa.Array:
+    """Per row: true when any of ``columns`` (at least one) has a cell."""
+    present = pc.is_valid(columns[0])
+    for column in columns[1:]:
+        present = pc.or_(present, pc.is_valid(column))
+    return present
 
 
 # --------------------------------------------------------------------------- plausibility
