@@ -62,8 +62,9 @@ services-down: install
 	$(PY) -m tools.embedded down
 
 # Benchmarks print figures (see docs/BENCHMARKS.md); they are not part of `make test`.
+# FORMAT=xlsx also imports the same tape as XLSX and compares (e.g. ROWS=100000 FORMAT=xlsx).
 bench-import: install
-	$(EMBED) $(PY) bench/import_tape.py --rows $${ROWS:-1000000}
+	$(EMBED) $(PY) bench/import_tape.py --rows $${ROWS:-1000000} --format $${FORMAT:-csv}
 
 bench-bids: install
 	$(EMBED) $(PY) bench/bids.py

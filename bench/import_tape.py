@@ -1,6 +1,6 @@
 """Loan tape import benchmark: the real import against a COPY floor and a typical Django import.
 
-    .venv/bin/python bench/import_tape.py [--rows 1000000] [--seed 7] [--keep]
+    .venv/bin/python bench/import_tape.py [--rows 1000000] [--seed 7] [--keep] [--format csv|xlsx]
 
 One run, against the database and broker of the settings (embedded ones if DATABASE_URL /
 REDIS_URL are unset):
@@ -22,6 +22,11 @@ REDIS_URL are unset):
 
 Targets: (a) within 2.0x of (b); (a) at least 5x faster than (c); peak RSS of (a) under 500 MB;
 p95 of each GET under 200 ms. PASS/FAIL is computed from the measurements of this run.
+
+With ``--format xlsx`` the same tape is also written as an XLSX workbook (cells typed as Excel
+types them: dates, numbers, booleans; openpyxl, not timed) and imported the same way into a
+second draft package: (x). It prints (a), (x), whether both packages got the same loan count
+and summary, and the target "(x) under 2x (a)"; (b), (c) and the HTTP part are skipped.
 """
 
 from __future__ import annotations
@@ -72,6 +77,16 @@ TARGET_A_OVER_B = 2.0
 TARGET_C_OVER_A = 5.0
 TARGET_RSS_MB = 500
 TARGET_P95_MS = 200
+TARGET_X_OVER_A = 2.0
+SUMMARY_FIELDS = (
+    "loan_count",
+    "borrower_count",
+    "total_balance",
+    "weighted_avg_days_past_due",
+    "weighted_avg_borrower_age",
+    "max_borrower_balance",
+    "stratification",
+)
 
 # The task body, as a Celery worker runs it, in a fresh process of its own.
 CHILD = """
@@ -247,7 +262,7 @@ def django_import(path: Path, package, tape) -> tuple[float, int]:
     from django.db import transaction
 
     from listings.models import Loan
-    from listings.services.tape_import import borrower_hash
+    from listings.tape.hashing import borrower_hash
 
     count = 0
     started = time.perf_counter()
@@ -300,6 +315,114 @@ def delete_loans(tape_import_id: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM listings_loan WHERE tape_import_id = %s", [tape_import_id])
         return cursor.rowcount
+
+
+# --------------------------------------------------------------------------- the XLSX tape
+
+
+def write_xlsx(csv_path: Path, xlsx_path: Path) -> None:
+    """The CSV tape as a workbook whose cells are typed as Excel types them."""
+    from openpyxl import Workbook
+
+    from listings.tape import kinds
+    from listings.tape.format import COLUMNS_BY_NAME
+
+    def typed(kind, text: str):
+        if text == "":
+            return None
+        if kind is kinds.DATE:
+            return dt.date.fromisoformat(text)
+        if kind in (kinds.MONEY, kinds.RATE):
+            return float(text)
+        if kind in (kinds.INTEGER, kinds.SMALL_INTEGER):
+            return int(text)
+        if kind is kinds.BOOL:
+            return text == "true"
+        return text
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Loans")
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        sheet.append(header)
+        column_kinds = [COLUMNS_BY_NAME[name].kind for name in header]
+        for row in reader:
+            sheet.append([typed(k, v) for k, v in zip(column_kinds, row, strict=True)])
+    workbook.save(xlsx_path)
+
+
+def import_file(user, path: Path, file_type: str, title: str, work: Path, log_dir: Path):
+    """Upload ``path`` to a new draft package and run its import in a child: (result, package,
+    tape). Raises unless every row was loaded."""
+    from django.core.files import File
+
+    from listings.models import Loan, TapeStatus
+    from listings.services import loan_tape_upload
+
+    package = new_package(user, title)
+    with open(path, "rb") as handle:
+        tape = loan_tape_upload(
+            actor=user,
+            package_id=package.pk,
+            upload=File(handle, name=path.name),
+            file_type=file_type,
+        )
+    if not withdraw_enqueued_message(tape.pk):
+        say("note: the broker message queued by loan_tape_upload was not found to remove")
+    result = run_import(tape.pk, work, log_dir)
+    tape.refresh_from_db()
+    package.refresh_from_db()
+    loaded = Loan.objects.filter(tape_import_id=tape.pk).count()
+    if not (
+        result["status"] == TapeStatus.SUCCEEDED == tape.status
+        and tape.rows_processed == loaded == package.loan_count
+        and package.current_tape_id == tape.pk
+    ):
+        raise RuntimeError(
+            f"{file_type} import did not succeed as expected: status "
+            f"{result['status']}/{tape.status}, rows {tape.rows_processed}, loans {loaded}, "
+            f"errors {tape.errors[:3]}"
+        )
+    if result["phases"] is None:
+        raise RuntimeError("the child logged no phase timings: did it run the import?")
+    return result, package, tape
+
+
+def report_import(label: str, result: dict, rows: int, package, tape) -> None:
+    seconds = result["task_seconds"]
+    say(
+        f"{label}: {seconds:7.2f} s {rate(rows, seconds)}  (package {package.pk}, import {tape.pk})"
+    )
+    say(
+        f"    child process {result['process_seconds']:.2f} s including start-up; "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB"
+    )
+    say(f"    phases (s): {result['phases']}")
+
+
+def compare_xlsx(user, tape_path: Path, package, a_s: float, work, log_dir, rows: int, stamp):
+    """(x): the same tape as XLSX, imported like (a); the same loans and summary, and the
+    time against (a). Returns the XLSX import (for clean-up)."""
+    xlsx_path = tape_path.with_suffix(".xlsx")
+    started = time.perf_counter()
+    write_xlsx(tape_path, xlsx_path)
+    say(
+        f"XLSX tape: {xlsx_path.stat().st_size / 1e6:,.1f} MB, written with openpyxl in "
+        f"{time.perf_counter() - started:.1f} s (not timed)"
+    )
+    title = f"Bench import {rows:,} loans as XLSX ({stamp})"
+    x, package_x, tape_x = import_file(user, xlsx_path, "xlsx", title, work, log_dir)
+    report_import("(x) XLSX import, Celery task body in a child", x, rows, package_x, tape_x)
+    same = all(getattr(package, f) == getattr(package_x, f) for f in SUMMARY_FIELDS)
+    say(f"    same loan count and summary as (a): {'yes' if same else 'NO'}")
+    x_over_a = x["task_seconds"] / a_s
+    say("target:")
+    say(
+        f"  (x) XLSX under {TARGET_X_OVER_A}x the CSV import (a): x/a = {x_over_a:5.2f}x  "
+        f"{verdict(x_over_a < TARGET_X_OVER_A and same)}"
+    )
+    return tape_x
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -355,6 +478,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the imported loans of (a)")
+    parser.add_argument(
+        "--format",
+        choices=["csv", "xlsx"],
+        default="csv",
+        help="xlsx: also import the same tape as XLSX and compare with (a)",
+    )
     args = parser.parse_args(argv)
     rows = args.rows
 
@@ -363,11 +492,9 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     from django.conf import settings
-    from django.core.files import File
     from django.db import connection
 
-    from listings.models import Loan, LoanTapeImport, TapeStatus
-    from listings.services import loan_tape_upload
+    from listings.models import LoanTapeImport, TapeStatus
     from listings.tape_generator import write_tape
 
     log_dir = Path(settings.DATA_DIR) / "log"
@@ -383,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))
-    tape = tape_c = None
+    tape = tape_c = xlsx_tape = None
     try:
         tape_path = work / f"bench-tape-{rows}-seed{args.seed}.csv"
         started = time.perf_counter()
@@ -392,16 +519,6 @@ def main(argv: list[str] | None = None) -> int:
         say(f"tape: {size_mb:,.1f} MB, generated in {time.perf_counter() - started:.1f} s")
 
         user = seller()
-        package = new_package(user, f"Bench import {rows:,} loans, seed {args.seed} ({stamp})")
-        with open(tape_path, "rb") as handle:
-            tape = loan_tape_upload(
-                actor=user,
-                package_id=package.pk,
-                upload=File(handle, name=tape_path.name),
-                file_type="csv",
-            )
-        if not withdraw_enqueued_message(tape.pk):
-            say("note: the broker message queued by loan_tape_upload was not found to remove")
 
         # The loans a previous run deleted leave autovacuum work on listings_loan; done now
         # (a running autovacuum yields to it), so it does not run alongside (a).
@@ -411,31 +528,16 @@ def main(argv: list[str] | None = None) -> int:
         say(f"VACUUM listings_loan before (a): {time.perf_counter() - started:.1f} s")
 
         # (a) the real import, as a worker runs it.
-        a = run_import(tape.pk, work, log_dir)
-        tape.refresh_from_db()
-        package.refresh_from_db()
-        loaded = Loan.objects.filter(tape_import_id=tape.pk).count()
-        if not (
-            a["status"] == TapeStatus.SUCCEEDED == tape.status
-            and tape.rows_processed == rows == loaded == package.loan_count
-            and package.current_tape_id == tape.pk
-        ):
-            raise RuntimeError(
-                f"import did not succeed as expected: status {a['status']}/{tape.status}, "
-                f"rows {tape.rows_processed}, loans {loaded}, errors {tape.errors[:3]}"
-            )
-        if a["phases"] is None:
-            raise RuntimeError("the child logged no phase timings: did it run the import?")
+        title = f"Bench import {rows:,} loans, seed {args.seed} ({stamp})"
+        a, package, tape = import_file(user, tape_path, "csv", title, work, log_dir)
+        if tape.rows_processed != rows:
+            raise RuntimeError(f"import loaded {tape.rows_processed} rows, expected {rows}")
+        report_import("(a) import, Celery task body in a child", a, rows, package, tape)
         a_s = a["task_seconds"]
-        say(
-            f"(a) import, Celery task body in a child: {a_s:7.2f} s {rate(rows, a_s)}"
-            f"  (package {package.pk}, import {tape.pk})"
-        )
-        say(
-            f"    child process {a['process_seconds']:.2f} s including start-up; "
-            f"peak RSS {a['peak_rss_mb']:.0f} MB"
-        )
-        say(f"    phases (s): {a['phases']}")
+
+        if args.format == "xlsx":
+            xlsx_tape = compare_xlsx(user, tape_path, package, a_s, work, log_dir, rows, stamp)
+            return 0
 
         # (b) the floor.
         b_s = copy_floor(tape_path, rows)
@@ -502,6 +604,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
         if tape_c is not None:
             delete_loans(tape_c.pk)
+        if xlsx_tape is not None:
+            delete_loans(xlsx_tape.pk)
+            Path(xlsx_tape.stored_path).unlink(missing_ok=True)
         if tape is not None:
             if args.keep:
                 say(f"kept: package {tape.package_id} and its loans (import {tape.pk})")

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from listings import selectors, services
+from listings.codes import ErrorCode
 from listings.filters import LoanFilter, PackageFilter
 from listings.models import Loan, Package
 from listings.serializers import (
@@ -216,8 +217,8 @@ class PackageViewSet(
                 413,
                 415,
                 codes={
-                    400: ["unsupported_file_type", "validation_error"],
-                    413: ["payload_too_large"],
+                    400: [ErrorCode.UNSUPPORTED_FILE_TYPE, "validation_error"],
+                    413: [ErrorCode.PAYLOAD_TOO_LARGE],
                 },
             ),
         },
@@ -272,7 +273,7 @@ class PackageViewSet(
         filters=True,
         responses={
             200: LoanSerializer(many=True),
-            **problems(400, 401, 403, 404, codes={403: ["nda_required"]}),
+            **problems(400, 401, 403, 404, codes={403: [ErrorCode.NDA_REQUIRED]}),
         },
     )
     @action(

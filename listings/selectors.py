@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from listings.codes import ErrorCode
 from listings.models import (
     PUBLIC_STATUSES,
     DataRoomGrant,
@@ -22,7 +23,7 @@ from marketplace.common.permissions import is_platform
 
 class NdaRequired(DomainError):
     status_code = 403
-    code = "nda_required"
+    code = ErrorCode.NDA_REQUIRED
     default_detail = (
         "Loan-level data is open to buyers registered (NDA accepted) on an auction of this package."
     )

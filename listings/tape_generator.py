@@ -103,26 +103,11 @@ def generate_rows(
         else:
             borrower = rng.randrange(borrower_pool)
         product = _weighted(rng, PRODUCTS)
-        scale = {"credit_card": 3500, "consumer_loan": 12000, "personal_business_loan": 40000}
-        principal = min(2_000_000.0, rng.lognormvariate(math.log(scale[product]), 1.0))
-        interest = principal * rng.uniform(0.02, 0.6)
-        fees = principal * rng.uniform(0, 0.05) if rng.random() < 0.7 else 0.0
-        roll = rng.random()
-        if roll < 0.05:
-            dpd = rng.randint(0, 89)
-        elif roll < 0.15:
-            dpd = rng.randint(90, 365)
-        else:
-            dpd = int(min(4000, 366 + rng.expovariate(1 / 700)))
+        principal, interest, fees = _amounts(rng, product)
+        dpd = _days_past_due(rng)
         default_date = cut_off - dt.timedelta(days=dpd)
         origination = default_date - dt.timedelta(days=rng.randint(90, 3650))
-        last_payment = ""
-        last_amount = ""
-        if rng.random() < 0.8:
-            last_payment = (default_date - dt.timedelta(days=rng.randint(0, 60))).isoformat()
-            if last_payment < origination.isoformat():
-                last_payment = origination.isoformat()
-            last_amount = _money(rng.uniform(10, 1500))
+        last_payment, last_amount = _last_payment(rng, default_date, origination)
         age = "" if rng.random() < 0.05 else str(max(19, min(90, int(rng.gauss(47, 11)))))
         legal = _weighted(rng, LEGAL)
         classification = "loss" if dpd > 365 else ("doubtful" if dpd > 180 else "substandard")
@@ -150,6 +135,39 @@ def generate_rows(
         if index in error_rows:
             _break(row, rng.choice(ERROR_KINDS), rng, currency, cut_off, index)
         yield row
+
+
+# The helpers below draw from ``rng`` in the order the rows always have, so a seed keeps
+# giving the same tape.
+
+
+def _amounts(rng: random.Random, product: str) -> tuple[float, float, float]:
+    scale = {"credit_card": 3500, "consumer_loan": 12000, "personal_business_loan": 40000}
+    principal = min(2_000_000.0, rng.lognormvariate(math.log(scale[product]), 1.0))
+    interest = principal * rng.uniform(0.02, 0.6)
+    fees = principal * rng.uniform(0, 0.05) if rng.random() < 0.7 else 0.0
+    return principal, interest, fees
+
+
+def _days_past_due(rng: random.Random) -> int:
+    roll = rng.random()
+    if roll < 0.05:
+        return rng.randint(0, 89)
+    if roll < 0.15:
+        return rng.randint(90, 365)
+    return int(min(4000, 366 + rng.expovariate(1 / 700)))
+
+
+def _last_payment(
+    rng: random.Random, default_date: dt.date, origination: dt.date
+) -> tuple[str, str]:
+    """(last_payment_date, last_payment_amount), both empty for a fifth of the loans."""
+    if rng.random() >= 0.8:
+        return "", ""
+    last_payment = (default_date - dt.timedelta(days=rng.randint(0, 60))).isoformat()
+    if last_payment < origination.isoformat():
+        last_payment = origination.isoformat()
+    return last_payment, _money(rng.uniform(10, 1500))
 
 
 def _break(

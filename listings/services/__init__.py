@@ -11,7 +11,7 @@ from listings.services.packages import (
     package_update,
     package_withdraw,
 )
-from listings.services.tape_import import loan_tape_process
+from listings.tape.importer import loan_tape_process
 
 __all__ = [
     "data_room_grant",

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.db import transaction
 
+from listings.codes import AuditAction
 from listings.models import DataRoomGrant, Package
 from marketplace.audit.services import record
 
+if TYPE_CHECKING:
+    from marketplace.accounts.models import User
 
-def data_room_grant(*, actor, package_id: int, organization_id: int, reason: str) -> DataRoomGrant:
+
+def data_room_grant(
+    *, actor: User | None, package_id: int, organization_id: int, reason: str
+) -> DataRoomGrant:
     """Open the data room to an organisation (bidding calls this when a buyer registers and
     accepts the NDA). Idempotent; run inside the caller's transaction or its own."""
     with transaction.atomic():
@@ -17,7 +25,7 @@ def data_room_grant(*, actor, package_id: int, organization_id: int, reason: str
         )
         if created:
             record(
-                action="data_room.granted",
+                action=AuditAction.DATA_ROOM_GRANTED,
                 object_type="package",
                 object_id=package_id,
                 actor=actor,
@@ -27,12 +35,12 @@ def data_room_grant(*, actor, package_id: int, organization_id: int, reason: str
 
 
 def data_room_record_access(
-    *, actor, package: Package, filters: dict, row_count: int, export: bool
+    *, actor: User, package: Package, filters: dict[str, Any], row_count: int, export: bool
 ) -> None:
     """Every view and export of loan rows is an audit event."""
     with transaction.atomic():
         record(
-            action="data_room.accessed",
+            action=AuditAction.DATA_ROOM_ACCESSED,
             object_type="package",
             object_id=package.pk,
             actor=actor,

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from listings.codes import PACKAGE_TRANSITION_ACTIONS, AuditAction, ErrorCode
 from listings.models import (
     PACKAGE_TRANSITIONS,
     LoanTapeImport,
@@ -18,10 +21,13 @@ from listings.models import (
     PackageStatus,
     TapeStatus,
 )
-from listings.services import tape_import
+from listings.tape import reading
 from marketplace.audit.services import record
 from marketplace.common.errors import DomainError, Forbidden, InvalidState, ValidationFailed
 from marketplace.common.transitions import transition_apply
+
+if TYPE_CHECKING:
+    from marketplace.accounts.models import User
 
 EDITABLE_FIELDS = ("title", "description", "currency", "cut_off_date")
 
@@ -44,7 +50,7 @@ def _validate_terms(currency: str | None, cut_off_date: dt.date | None) -> dict[
 
 
 def package_create(
-    *, actor, title: str, currency: str, cut_off_date: dt.date, description: str = ""
+    *, actor: User, title: str, currency: str, cut_off_date: dt.date, description: str = ""
 ) -> Package:
     """A disposal officer's bank creates a draft package."""
     if actor.organization is None or actor.organization.kind != "bank":
@@ -62,7 +68,7 @@ def package_create(
             cut_off_date=cut_off_date,
         )
         record(
-            action="package.created",
+            action=AuditAction.PACKAGE_CREATED,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -75,7 +81,7 @@ def package_create(
     return package
 
 
-def package_update(*, actor, package_id: int, changes: dict[str, Any]) -> Package:
+def package_update(*, actor: User, package_id: int, changes: dict[str, Any]) -> Package:
     """Edit a draft. Currency and cut-off date are fixed once a tape was imported against them
     (the tape was validated against them); upload the tape again after creating a new draft."""
     with transaction.atomic():
@@ -104,7 +110,7 @@ def package_update(*, actor, package_id: int, changes: dict[str, Any]) -> Packag
             setattr(package, key, value)
         package.save()
         record(
-            action="package.updated",
+            action=AuditAction.PACKAGE_UPDATED,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -113,49 +119,42 @@ def package_update(*, actor, package_id: int, changes: dict[str, Any]) -> Packag
     return package
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
 class UnsupportedFileType(DomainError):
     status_code = 400
-    code = "unsupported_file_type"
+    code = ErrorCode.UNSUPPORTED_FILE_TYPE
     default_detail = "Loan tapes are CSV (UTF-8) or XLSX files."
 
 
 class TapeTooLarge(DomainError):
     status_code = 413
-    code = "payload_too_large"
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
     def __init__(self) -> None:
         super().__init__(f"Loan tapes are limited to {settings.LOAN_TAPE_MAX_BYTES} bytes.")
 
 
 def loan_tape_upload(
-    *, actor, package_id: int, upload, file_type: str | None = None
+    *, actor: User, package_id: int, upload: UploadedFile[bytes], file_type: str | None = None
 ) -> LoanTapeImport:
     """Store an uploaded tape and queue its import (after commit). Replaces any earlier tape
     once it succeeds; until then the previous tape and summary stay as they are.
 
     Refuses files over ``LOAN_TAPE_MAX_BYTES`` (413) and anything but CSV or XLSX, told by
     name and leading bytes unless ``file_type`` is given (400 ``unsupported_file_type``)."""
-    if upload.size > settings.LOAN_TAPE_MAX_BYTES:
+    size = upload.size or 0  # always set for an uploaded file; None only in the stubs
+    if size > settings.LOAN_TAPE_MAX_BYTES:
         raise TapeTooLarge()
     if file_type is None:
         head = upload.read(512)
         upload.seek(0)
-        file_type = tape_import.detect_file_type(upload.name, head)
+        file_type = reading.detect_file_type(upload.name, head)
         if file_type is None:
             raise UnsupportedFileType()
-    target = tape_import.new_upload_path(file_type)
-    # Uploaded files over FILE_UPLOAD_MAX_MEMORY_SIZE are already on disk: move, don't copy.
-    temporary = getattr(upload, "temporary_file_path", None)
-    if temporary is not None:
-        shutil.move(temporary(), target)
-    else:
-        with open(target, "wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
+    target = _store(upload, file_type)
     try:
         with transaction.atomic():
             package = _locked(package_id)
@@ -171,13 +170,13 @@ def loan_tape_upload(
                 uploaded_by=actor,
                 file_name=(upload.name or "")[:255],
                 file_type=file_type,
-                file_size=upload.size,
+                file_size=size,
                 stored_path=str(target),
             )
             package.latest_tape = tape
             package.save(update_fields=["latest_tape", "updated_at"])
             record(
-                action="loan_tape.uploaded",
+                action=AuditAction.LOAN_TAPE_UPLOADED,
                 object_type="package",
                 object_id=package.pk,
                 actor=actor,
@@ -192,12 +191,26 @@ def loan_tape_upload(
 
             transaction.on_commit(lambda: loan_tape_import.delay(tape.pk))
     except DomainError:
-        tape_import.remove_upload(str(target))
+        reading.remove_upload(str(target))
         raise
     return tape
 
 
-def package_submit(*, actor, package_id: int) -> Package:
+def _store(upload: UploadedFile[bytes], file_type: str) -> Path:
+    """The upload, saved under the uploads folder (the import reads it from there)."""
+    target = reading.new_upload_path(file_type)
+    # Uploaded files over FILE_UPLOAD_MAX_MEMORY_SIZE are already on disk: move, don't copy.
+    temporary = getattr(upload, "temporary_file_path", None)
+    if temporary is not None:
+        shutil.move(temporary(), target)
+    else:
+        with open(target, "wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+    return target
+
+
+def package_submit(*, actor: User, package_id: int) -> Package:
     """draft -> pending_review, for a draft whose latest tape imported successfully."""
     with transaction.atomic():
         package = _locked(package_id)
@@ -218,7 +231,7 @@ def package_submit(*, actor, package_id: int) -> Package:
         previous = _transition(package, "submit")
         package.save()
         record(
-            action="package.submitted",
+            action=AuditAction.PACKAGE_SUBMITTED,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -227,7 +240,7 @@ def package_submit(*, actor, package_id: int) -> Package:
     return package
 
 
-def package_approve(*, actor, package_id: int, note: str = "") -> Package:
+def package_approve(*, actor: User, package_id: int, note: str = "") -> Package:
     """Compliance: pending_review -> approved (the package becomes public)."""
     with transaction.atomic():
         package = _locked(package_id)
@@ -235,7 +248,7 @@ def package_approve(*, actor, package_id: int, note: str = "") -> Package:
         package.review_note = note or ""
         package.save()
         record(
-            action="package.approved",
+            action=AuditAction.PACKAGE_APPROVED,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -244,7 +257,7 @@ def package_approve(*, actor, package_id: int, note: str = "") -> Package:
     return package
 
 
-def package_reject(*, actor, package_id: int, reason: str) -> Package:
+def package_reject(*, actor: User, package_id: int, reason: str) -> Package:
     """Compliance: pending_review -> draft, with the reason the seller must address."""
     if not (reason or "").strip():
         raise ValidationFailed(
@@ -256,7 +269,7 @@ def package_reject(*, actor, package_id: int, reason: str) -> Package:
         package.review_note = reason
         package.save()
         record(
-            action="package.rejected",
+            action=AuditAction.PACKAGE_REJECTED,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -265,7 +278,7 @@ def package_reject(*, actor, package_id: int, reason: str) -> Package:
     return package
 
 
-def package_withdraw(*, actor, package_id: int) -> Package:
+def package_withdraw(*, actor: User, package_id: int) -> Package:
     """Seller: draft | pending_review | approved -> withdrawn (never while in auction)."""
     with transaction.atomic():
         package = _locked(package_id)
@@ -274,7 +287,7 @@ def package_withdraw(*, actor, package_id: int) -> Package:
         previous = _transition(package, "withdraw")
         package.save()
         record(
-            action="package.withdrawn",
+            action=AuditAction.PACKAGE_WITHDRAWN,
             object_type="package",
             object_id=package.pk,
             actor=actor,
@@ -283,7 +296,9 @@ def package_withdraw(*, actor, package_id: int) -> Package:
     return package
 
 
-def package_transition(*, actor, package_id: int, name: str, data: dict | None = None) -> Package:
+def package_transition(
+    *, actor: User | None, package_id: int, name: str, data: dict[str, Any] | None = None
+) -> Package:
     """For bidding and settlement: ``auction_start``, ``return_to_market``, ``sell``.
 
     Must be called inside the caller's transaction; locks the package row."""
@@ -291,7 +306,7 @@ def package_transition(*, actor, package_id: int, name: str, data: dict | None =
     previous = _transition(package, name)
     package.save(update_fields=["status", "updated_at"])
     record(
-        action=f"package.{name}",
+        action=PACKAGE_TRANSITION_ACTIONS[name],
         object_type="package",
         object_id=package.pk,
         actor=actor,

@@ -11,7 +11,7 @@ import pytest
 from listings import services
 from listings.models import DataRoomGrant, Loan
 from listings.serializers import LOAN_FIELDS
-from listings.services.tape_import import borrower_hash
+from listings.tape.hashing import borrower_hash
 from marketplace.audit.models import AuditEvent
 from tests.listings.conftest import (
     PORTFOLIO,

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from listings.models import Loan
-from listings.services import tape_import
+from listings.tape import sql_load
 from tests.listings.conftest import import_tape, loan_row, tape_csv
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def test_a_clean_tape_never_runs_the_full_validation(package, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the full validation ran for a clean tape")
 
-    monkeypatch.setattr(tape_import, "_validate", fail)
+    monkeypatch.setattr(sql_load, "validate", fail)
     tape = import_tape(package, tape_csv([loan_row(n) for n in range(1, 21)]))
 
     assert tape.status == "succeeded" and tape.rows_total == 20
@@ -39,9 +39,9 @@ def test_a_clean_tape_never_runs_the_full_validation(package, monkeypatch):
 
 def test_cells_valid_once_trimmed_load_through_the_full_validation(package, monkeypatch):
     calls = []
-    original = tape_import._validate
+    original = sql_load.validate
     monkeypatch.setattr(
-        tape_import, "_validate", lambda *a, **k: (calls.append(1), original(*a, **k))[1]
+        sql_load, "validate", lambda *a, **k: (calls.append(1), original(*a, **k))[1]
     )
     padded = [
         loan_row(1, region="  Seoul ", outstanding_principal=" 1000.00", written_off="TRUE"),

@@ -1,4 +1,4 @@
-"""The in-process fast path of the import (listings.services.tape_fast) against the SQL path.
+"""The in-process fast path of the import (listings.tape.fast_load) against the SQL path.
 
 The fast path loads a clean tape and misses on anything else; the SQL path then decides. So:
 a clean tape must take it, both paths must load exactly the same rows and disclosure, and the
@@ -18,7 +18,10 @@ import pytest
 from django.db import connection, transaction
 
 from listings.models import Loan
-from listings.services import tape_fast, tape_import
+from listings.tape import fast_load, hashing, sql_load
+from listings.tape.context import TapeJob
+from listings.tape.errors import Miss
+from listings.tape.reading import CsvSource, check_header
 from listings.tape_generator import write_tape
 from tests.listings.conftest import CUT_OFF, HEADER, import_tape, loan_row, loan_rows, tape_csv
 
@@ -62,17 +65,16 @@ def _loans(package) -> list[tuple]:
 
 def _force_sql_path(monkeypatch) -> None:
     def miss(*args, **kwargs):
-        raise tape_fast.Miss("forced by the test")
+        raise Miss("forced by the test")
 
-    monkeypatch.setattr(tape_fast, "load", miss)
+    monkeypatch.setattr(fast_load, "load", miss)
 
 
 def _fast_load(package, content: bytes, tmp_path: Path) -> int:
     """Run the fast path alone on ``content`` in a savepoint that is always rolled back."""
     path = tmp_path / "tape.csv"
     path.write_bytes(content)
-    header = next(csv.reader(io.StringIO(content.split(b"\n", 1)[0].decode("utf-8-sig"))))
-    positions = tape_import.check_header(header)
+    source = CsvSource(path)
 
     class Tape:
         pk = 999_999
@@ -80,16 +82,15 @@ def _fast_load(package, content: bytes, tmp_path: Path) -> int:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-            rows = tape_fast.load(
-                cursor,
-                csv_path=path,
-                positions=positions,
-                width=len(header),
-                package=package,
+            job = TapeJob(
                 tape=Tape,
-                hash_key=b"test-key",
+                package=package,
+                source=source,
+                positions=check_header(source.header),
                 progress=_Progress(),
+                hash_key=b"test-key",
             )
+            rows = fast_load.load(cursor, job)
             transaction.set_rollback(True)
             return rows
     finally:
@@ -101,7 +102,7 @@ def _sql_path_must_not_run(*args, **kwargs):
 
 
 def test_a_clean_generated_tape_takes_the_fast_path(package, tmp_path, monkeypatch):
-    monkeypatch.setattr(tape_import, "_load_sql", _sql_path_must_not_run)
+    monkeypatch.setattr(sql_load, "load", _sql_path_must_not_run)
     path = write_tape(tmp_path / "t.csv", 3000, seed=11, cut_off=CUT_OFF)
 
     tape = import_tape(package, path.read_bytes())
@@ -174,7 +175,7 @@ def test_both_paths_load_the_same_loans_and_disclosure(make_package, variant, mo
 
     fast_package = make_package(title="fast")
     with monkeypatch.context() as patch:  # empty cells, commas, line breaks: all fast
-        patch.setattr(tape_import, "_load_sql", _sql_path_must_not_run)
+        patch.setattr(sql_load, "load", _sql_path_must_not_run)
         fast = import_tape(fast_package, content)
     _force_sql_path(monkeypatch)
     sql_package = make_package(title="sql")
@@ -207,7 +208,7 @@ def test_both_paths_agree_on_a_generated_tape(make_package, tmp_path, monkeypatc
 def test_the_fast_path_hashes_borrower_ids_as_hmac_does(package, tmp_path):
     ids = ["B-1", "고객-0002", "x" * 200]
     content = tape_csv([loan_row(n, borrower_id=b) for n, b in enumerate(ids, 1)])
-    digest = tape_fast._hasher(b"k" * 100)  # a key over 64 bytes is hashed first (RFC 2104)
+    digest = hashing.hasher(b"k" * 100)  # a key over 64 bytes is hashed first (RFC 2104)
 
     assert digest(ids) == [hmac.new(b"k" * 100, b.encode(), sha256).hexdigest() for b in ids]
     assert _fast_load(package, content, tmp_path) == 3
@@ -284,7 +285,7 @@ def test_the_fast_path_misses_every_cell_it_does_not_accept_outright(
     content = tape_csv(rows)
     assert _fast_load(package, tape_csv(loan_rows(3)), tmp_path) == 3  # the same tape, clean
 
-    with pytest.raises((tape_fast.Miss, psycopg.errors.DataError)):
+    with pytest.raises((Miss, psycopg.errors.DataError)):
         _fast_load(package, content, tmp_path)
 
 
@@ -306,7 +307,7 @@ def test_the_fast_path_misses_every_cell_it_does_not_accept_outright(
 def test_the_fast_path_misses_malformed_tapes(package, tmp_path, content):
     try:
         rows = _fast_load(package, content, tmp_path)
-    except (tape_fast.Miss, psycopg.errors.DataError, psycopg.errors.IntegrityError):
+    except (Miss, psycopg.errors.DataError, psycopg.errors.IntegrityError):
         return
     assert rows == 0  # only the empty tape may come back, with nothing loaded
 

@@ -15,7 +15,7 @@ from openpyxl import Workbook
 
 from listings import services
 from listings.models import Loan, LoanTapeImport, Package, PackageStatus
-from listings.services.tape_import import borrower_hash
+from listings.tape.hashing import borrower_hash
 from listings.tape_generator import HEADER
 from listings.tasks import loan_tape_import
 from tests.listings.conftest import (
