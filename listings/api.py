@@ -37,6 +37,7 @@ from listings.serializers import (
 )
 from listings.services.packages import TapeTooLarge
 from marketplace.accounts.requests import request_user
+from marketplace.common.codes import ErrorCode as CommonCode
 from marketplace.common.csv import streaming_csv_response
 from marketplace.common.errors import Forbidden, NotFound
 from marketplace.common.permissions import (
@@ -218,7 +219,7 @@ class PackageViewSet(
                 415,
                 codes={
                     400: [ErrorCode.UNSUPPORTED_FILE_TYPE, "validation_error"],
-                    413: [ErrorCode.PAYLOAD_TOO_LARGE],
+                    413: [CommonCode.PAYLOAD_TOO_LARGE],
                 },
             ),
         },

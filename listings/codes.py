@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from marketplace.common.codes import ErrorCode as CommonCode
+
 
 class ErrorCode(StrEnum):
+    # The generic codes a tape or an upload also uses (``invalid_value`` for a cell, a row or the
+    # tape's totals; ``payload_too_large``) are common's: see marketplace.common.codes.
     # Loan tape codes (API.md "Loan tape"): in an import's errors, line by line.
     MISSING_COLUMN = "missing_column"
-    INVALID_VALUE = "invalid_value"  # a cell, a row or the tape's totals (not the HTTP one)
     DUPLICATE_LOAN_ID = "duplicate_loan_id"
     CURRENCY_MISMATCH = "currency_mismatch"
     DATE_AFTER_CUT_OFF = "date_after_cut_off"
@@ -24,7 +27,6 @@ class ErrorCode(StrEnum):
     INVALID_FILE = "invalid_file"
     # HTTP problems of the listings endpoints.
     NDA_REQUIRED = "nda_required"
-    PAYLOAD_TOO_LARGE = "payload_too_large"
 
 
 class AuditAction(StrEnum):
@@ -51,3 +53,7 @@ PACKAGE_TRANSITION_ACTIONS: dict[str, AuditAction] = {
     "return_to_market": AuditAction.PACKAGE_RETURN_TO_MARKET,
     "sell": AuditAction.PACKAGE_SELL,
 }
+
+
+# A code in a tape import's errors: the tape's own, or common's ``invalid_value``.
+TapeErrorCode = ErrorCode | CommonCode

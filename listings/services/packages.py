@@ -23,6 +23,7 @@ from listings.models import (
 )
 from listings.tape import reading
 from marketplace.audit.services import record
+from marketplace.common.codes import ErrorCode as CommonCode
 from marketplace.common.errors import DomainError, Forbidden, InvalidState, ValidationFailed
 from marketplace.common.transitions import transition_apply
 
@@ -131,7 +132,7 @@ class UnsupportedFileType(DomainError):
 
 class TapeTooLarge(DomainError):
     status_code = 413
-    code = ErrorCode.PAYLOAD_TOO_LARGE
+    code = CommonCode.PAYLOAD_TOO_LARGE
 
     def __init__(self) -> None:
         super().__init__(f"Loan tapes are limited to {settings.LOAN_TAPE_MAX_BYTES} bytes.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from listings.codes import ErrorCode
+from listings.codes import TapeErrorCode
 
 MAX_ERRORS_KEPT = 1000
 
@@ -31,7 +31,7 @@ class TapeRejected(Exception):
         super().__init__(f"{self.total} errors")
 
     @classmethod
-    def one(cls, line: int, code: ErrorCode, message: str) -> TapeRejected:
+    def one(cls, line: int, code: TapeErrorCode, message: str) -> TapeRejected:
         """A tape-level error, not tied to a column."""
         return cls([tape_error(line, None, code, message)])
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from listings.codes import ErrorCode
 from listings.models import Classification, LegalStatus, ProductType
 from listings.tape import kinds
 from listings.tape.kinds import ArrowRow, Rule, SqlRow
+from marketplace.common.codes import ErrorCode as CommonCode
 
 PII_COLUMNS = frozenset(
     {
@@ -60,7 +60,7 @@ class Column:
             rules.append(
                 Rule(
                     lambda v, row: f"{v} IS NULL",
-                    ErrorCode.INVALID_VALUE,
+                    CommonCode.INVALID_VALUE,
                     f"{self.name} is required",
                 )
             )

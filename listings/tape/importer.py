@@ -47,6 +47,7 @@ from listings.tape.hashing import borrower_hash_key
 from listings.tape.progress import Clock, Progress
 from listings.tape.reading import TapeSource, check_header, open_tape, remove_upload
 from marketplace.audit.services import record
+from marketplace.common.codes import ErrorCode as CommonCode
 from marketplace.common.errors import DomainError, InvalidState
 from marketplace.common.locks import try_advisory_xact_lock
 
@@ -149,7 +150,7 @@ def _load(tape: LoanTapeImport, source: TapeSource, progress: Progress, clock: C
     disclosure.package_compute_disclosure(package=package, tape=tape)
     job.lap("disclosure")
     if package.total_balance >= Decimal(BALANCE_LIMIT):  # every total is at most this one
-        raise TapeRejected.one(0, ErrorCode.INVALID_VALUE, TOTAL_TOO_LARGE)
+        raise TapeRejected.one(0, CommonCode.INVALID_VALUE, TOTAL_TOO_LARGE)
     package.current_tape = tape
     package.save()
     clock.log()

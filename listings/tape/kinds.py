@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from listings.codes import ErrorCode
+from listings.codes import ErrorCode, TapeErrorCode
+from marketplace.common.codes import ErrorCode as CommonCode
 
 if TYPE_CHECKING:
     from listings.tape.format import Column
@@ -67,7 +68,7 @@ class Rule:
     """``condition(v, row)``: SQL true when the cell ``v`` breaks the rule."""
 
     condition: Callable[[str, SqlRow], str]
-    code: ErrorCode
+    code: TapeErrorCode
     message: str
 
 
@@ -122,7 +123,7 @@ class Text(Kind):
         return [
             Rule(
                 lambda v, row: f"length({v}) > {limit}",
-                ErrorCode.INVALID_VALUE,
+                CommonCode.INVALID_VALUE,
                 f"{column.name} is longer than {limit} characters",
             )
         ]
@@ -146,7 +147,7 @@ class OneOf(Kind):
         return [
             Rule(
                 lambda v, row: f"NOT ({v} = ANY({choices}))",
-                ErrorCode.INVALID_VALUE,
+                CommonCode.INVALID_VALUE,
                 f"{column.name} must be one of: {', '.join(column.choices)}",
             )
         ]
@@ -165,7 +166,7 @@ class Currency(Kind):
         return [
             Rule(
                 lambda v, row: f"{v} <> {row.currency_sql} AND {v} !~ '^[A-Z]{{3}}$'",
-                ErrorCode.INVALID_VALUE,
+                CommonCode.INVALID_VALUE,
                 f"{column.name} must be an ISO 4217 code",
             ),
             Rule(
@@ -197,7 +198,7 @@ class PlainDecimal(Kind):
         return [
             Rule(
                 lambda v, row: f"NOT COALESCE({_numeric_ok(v, self.places, self.digits)}, false)",
-                ErrorCode.INVALID_VALUE,
+                CommonCode.INVALID_VALUE,
                 f"{column.name} must be {self.message}",
             )
         ]
@@ -233,7 +234,7 @@ class Integer(Kind):
                     f"NOT COALESCE(ltrim({v}, '0123456789') = '' AND "
                     f"pg_input_is_valid({v}, 'integer'), false)"
                 ),
-                ErrorCode.INVALID_VALUE,
+                CommonCode.INVALID_VALUE,
                 f"{column.name} must be an integer >= 0",
             )
         ]
@@ -258,7 +259,7 @@ class Date(Kind):
         return [
             Rule(
                 lambda v, row: f"NOT {date_ok(v)}",
-                ErrorCode.INVALID_VALUE,
+                CommonCode.INVALID_VALUE,
                 f"{column.name} must be a date YYYY-MM-DD",
             )
         ]
@@ -281,7 +282,7 @@ class Bool(Kind):
         return [
             Rule(
                 lambda v, row: f"lower({v}) NOT IN ('true', 'false')",
-                ErrorCode.INVALID_VALUE,
+                CommonCode.INVALID_VALUE,
                 f"{column.name} must be true or false",
             )
         ]
@@ -356,7 +357,7 @@ class NotBefore(Check):
             other = row.cell(self.other) or "NULL::text"
             return f"{date_ok(other)} AND {v}::date < {other}::date"
 
-        return Rule(condition, ErrorCode.INVALID_VALUE, f"{column.name} is before {self.other}")
+        return Rule(condition, CommonCode.INVALID_VALUE, f"{column.name} is before {self.other}")
 
     def strict_sql(self, column: Column, c: str, row: SqlRow) -> str | None:
         other = row.cell(self.other)
@@ -376,7 +377,7 @@ class Between(Check):
     def rule(self, column: Column) -> Rule:
         return Rule(
             lambda v, row: f"{v}::int NOT BETWEEN {self.low} AND {self.high}",
-            ErrorCode.INVALID_VALUE,
+            CommonCode.INVALID_VALUE,
             f"{column.name} must be between {self.low} and {self.high}",
         )
 

@@ -27,6 +27,7 @@ from listings.codes import ErrorCode
 from listings.tape import format as tape_format
 from listings.tape.errors import Miss, TapeError, TapeRejected, tape_error
 from listings.tape.xlsx import XlsxTape
+from marketplace.common.codes import ErrorCode as CommonCode
 
 BLOCK = 1 << 20  # bytes of CSV per Arrow block (~6,500 rows); Arrow reads a few ahead
 XLSX_MAGIC = b"PK\x03\x04"
@@ -80,7 +81,7 @@ def check_header(columns: list[str]) -> dict[str, int]:
         if name in tape_format.COLUMNS_BY_NAME:
             if name in positions:
                 message = f"column {name!r} appears twice"
-                errors.append(tape_error(1, name, ErrorCode.INVALID_VALUE, message))
+                errors.append(tape_error(1, name, CommonCode.INVALID_VALUE, message))
             positions.setdefault(name, index)
     for name in tape_format.REQUIRED:
         if name not in positions:

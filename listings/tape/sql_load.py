@@ -24,6 +24,7 @@ from listings.tape import hashing
 from listings.tape.context import TapeJob
 from listings.tape.errors import MAX_ERRORS_KEPT, TapeError, TapeRejected, tape_error
 from listings.tape.reading import chunks_checked
+from marketplace.common.codes import ErrorCode as CommonCode
 
 BALANCE_TOO_LARGE = (
     "the balance (outstanding_principal + accrued_interest + fees_and_penalties) must be "
@@ -109,7 +110,7 @@ def _copy_error(exc: BaseException, width: int) -> TapeRejected:
         message = f"row does not have the {width} columns of the header ({message})"
     if "invalid byte sequence" in message:
         return TapeRejected.one(line, ErrorCode.INVALID_ENCODING, message)
-    return TapeRejected.one(line, ErrorCode.INVALID_VALUE, message)
+    return TapeRejected.one(line, CommonCode.INVALID_VALUE, message)
 
 
 # --------------------------------------------------------------------------- one pass
@@ -239,7 +240,7 @@ def _balance_errors(
     lines = cursor.fetchall()
     for (line,) in lines:
         error = tape_error(
-            line + 1, "outstanding_principal", ErrorCode.INVALID_VALUE, BALANCE_TOO_LARGE
+            line + 1, "outstanding_principal", CommonCode.INVALID_VALUE, BALANCE_TOO_LARGE
         )
         _keep(errors, error)
     return len(lines)
