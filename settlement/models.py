@@ -13,6 +13,17 @@ class SettlementStatus(models.TextChoices):
     DEFAULTED = "defaulted"
 
 
+# A bank transfer's remittance reference (SWIFT field 70 holds 4 x 35 characters).
+REFERENCE_MAX_LENGTH = 140
+
+# The settlement workflow (API.md): transition name -> (allowed from, to). Services use only this.
+SETTLEMENT_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "pay": (frozenset({SettlementStatus.AWAITING_PAYMENT}), SettlementStatus.PAID),
+    "default": (frozenset({SettlementStatus.AWAITING_PAYMENT}), SettlementStatus.DEFAULTED),
+    "complete": (frozenset({SettlementStatus.PAID}), SettlementStatus.COMPLETED),
+}
+
+
 class Settlement(models.Model):
     auction = models.ForeignKey(
         "bidding.Auction", on_delete=models.PROTECT, related_name="settlements"
@@ -28,9 +39,15 @@ class Settlement(models.Model):
     status = models.CharField(
         max_length=20, choices=SettlementStatus.choices, default=SettlementStatus.AWAITING_PAYMENT
     )
+    # The bank's reference of the buyer's payment, as the platform confirmed it.
+    payment_reference = models.CharField(max_length=REFERENCE_MAX_LENGTH, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An offer to the runner-up: the defaulted settlement of the same auction it replaces.
+    runner_up_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -44,6 +61,10 @@ class Settlement(models.Model):
                 condition=~Q(status="defaulted"),
                 name="%(app_label)s_%(class)s_one_live_per_auction",
             ),
+            # A defaulted settlement is offered on to one runner-up at most.
+            models.UniqueConstraint(
+                fields=["runner_up_of"], name="%(app_label)s_%(class)s_one_offer_per_default"
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=SettlementStatus.values),
                 name="%(app_label)s_%(class)s_status_valid",
@@ -54,6 +75,14 @@ class Settlement(models.Model):
                 & Q(balance_due__gte=0)
                 & Q(balance_due=F("price") - F("deposit_applied")),
                 name="%(app_label)s_%(class)s_amounts_add_up",
+            ),
+        ]
+        indexes = [
+            # The default sweep: settlements still awaiting payment, by due time.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status="awaiting_payment"),
+                name="settlement_awaiting_due_idx",
             ),
         ]
 
