@@ -296,6 +296,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "settlement.auction_close_sweep",
         "schedule": float(os.environ.get("AUCTION_SWEEP_SECONDS", "2")),
     },
+    "default-overdue-settlements": {
+        "task": "settlement.default_sweep",
+        "schedule": float(os.environ.get("SETTLEMENT_DEFAULT_SWEEP_SECONDS", "60")),
+    },
 }
 
 # The ledger's currency where a posting names none and inherits none (marketplace/ledger).

@@ -33,3 +33,11 @@ def auction_close_sweep() -> int:
         close_and_settle(auction_id)
         closed += 1
     return closed
+
+
+@shared_task(name="settlement.default_sweep")
+def default_sweep() -> int:
+    """Default every settlement unpaid after its due time (beat; each in its own transaction)."""
+    from settlement.defaults import settlements_default_due
+
+    return settlements_default_due()
