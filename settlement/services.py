@@ -50,6 +50,8 @@ def settlement_open(*, auction: Auction) -> Settlement:
     if existing is not None:
         return existing
     bid = auction.winning_bid
+    if bid is None or auction.closed_at is None:  # an award has both (the checker cannot tell)
+        raise ValueError("only a closed, awarded auction is settled")
     registration = Registration.objects.get(pk=bid.registration_id)
     deposit = (
         min(registration.deposit_amount, bid.amount)
