@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "marketplace.common",
     "marketplace.accounts",
     "marketplace.audit",
+    "marketplace.ledger",
     "listings",
     "bidding",
     "settlement",
@@ -296,6 +297,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("AUCTION_SWEEP_SECONDS", "2")),
     },
 }
+
+# The ledger's currency where a posting names none and inherits none (marketplace/ledger).
+LEDGER_CURRENCY = os.environ.get("LEDGER_CURRENCY", "CNY")
 
 LOGGING = {
     "version": 1,

@@ -23,6 +23,7 @@ from decimal import Decimal
 
 import factory
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.utils import timezone
 
 from bidding.models import Auction, Bid, PackageBar, Registration
@@ -39,6 +40,9 @@ from marketplace.accounts.models import Organization, User
 from marketplace.audit.models import AuditEvent
 from marketplace.audit.services import record_atomic
 from marketplace.common.models import IdempotencyKey
+from marketplace.ledger import movements
+from marketplace.ledger.models import Account, AccountKind, Entry
+from marketplace.ledger.services import account_for
 from settlement.models import Settlement
 from settlement.tasks import close_and_settle
 from tests.support import CUT_OFF, PASSWORD, end_auction
@@ -399,6 +403,47 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, **kwargs) -> AuditEvent:
         return record_atomic(**kwargs)
+
+
+class AccountFactory(factory.django.DjangoModelFactory):
+    """A ledger account of an organisation, created as the ledger creates it (on first use)."""
+
+    class Meta:
+        model = Account
+
+    organization = factory.SubFactory(
+        OrganizationFactory, kind="buyer", licence_type="national_amc", eligibility="approved"
+    )
+    kind = AccountKind.DEPOSITS_HELD
+    currency = "CNY"
+
+    @classmethod
+    def _create(cls, model_class, *, organization, kind, currency) -> Account:
+        return account_for(organization_id=organization.pk, kind=kind, currency=currency)
+
+
+class EntryFactory(factory.django.DjangoModelFactory):
+    """The buyer's entry of a deposit posted through ``movements.deposit_held`` (a balanced
+    transaction: the platform's cash entry is its other half). ``registration_id`` is a plain
+    id, as the ledger stores it."""
+
+    class Meta:
+        model = Entry
+
+    organization = factory.SubFactory(
+        OrganizationFactory, kind="buyer", licence_type="national_amc", eligibility="approved"
+    )
+    amount = Decimal("400000.00")
+    registration_id = factory.Sequence(lambda n: 10_000 + n)
+
+    @classmethod
+    def _create(cls, model_class, *, organization, amount, registration_id) -> Entry:
+        platform_user()  # the platform organisation owns the cash side
+        with transaction.atomic():
+            txn = movements.deposit_held(
+                buyer_id=organization.pk, amount=amount, registration_id=registration_id
+            )
+        return Entry.objects.get(transaction_id=txn, organization=organization)
 
 
 class IdempotencyKeyFactory(factory.django.DjangoModelFactory):
