@@ -274,6 +274,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_TASK_DEFAULT_RETRY_DELAY = 5
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# A paid settlement's transfer is enqueued on commit; the sweep re-enqueues those still paid
+# (not completed) this long after payment.
+TRANSFER_SWEEP_GRACE_SECONDS = int(os.environ.get("TRANSFER_SWEEP_GRACE_SECONDS", "300"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
@@ -295,6 +298,10 @@ CELERY_BEAT_SCHEDULE = {
     "close-due-auctions": {
         "task": "settlement.auction_close_sweep",
         "schedule": float(os.environ.get("AUCTION_SWEEP_SECONDS", "2")),
+    },
+    "transfer-paid-settlements": {
+        "task": "settlement.loans_transfer_sweep",
+        "schedule": float(os.environ.get("TRANSFER_SWEEP_SECONDS", "60")),
     },
 }
 

@@ -17,3 +17,7 @@ class AuditAction(StrEnum):
     """Recorded in the settlement's stream (``settlement:<id>``)."""
 
     SETTLEMENT_CREATED = "settlement.created"
+
+    # Transfer of ownership (settlement/transfers.py), in the same stream.
+    LOANS_TRANSFERRED = "loans.transferred"
+    SELLER_PAID_OUT = "seller.paid_out"
