@@ -274,6 +274,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_TASK_DEFAULT_RETRY_DELAY = 5
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# A paid settlement's transfer is enqueued on commit; the sweep re-enqueues those still paid
+# (not completed) this long after payment.
+TRANSFER_SWEEP_GRACE_SECONDS = int(os.environ.get("TRANSFER_SWEEP_GRACE_SECONDS", "300"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
@@ -299,6 +302,10 @@ CELERY_BEAT_SCHEDULE = {
     "default-overdue-settlements": {
         "task": "settlement.default_sweep",
         "schedule": float(os.environ.get("SETTLEMENT_DEFAULT_SWEEP_SECONDS", "60")),
+    },
+    "transfer-paid-settlements": {
+        "task": "settlement.loans_transfer_sweep",
+        "schedule": float(os.environ.get("TRANSFER_SWEEP_SECONDS", "60")),
     },
 }
 

@@ -22,3 +22,7 @@ class AuditAction(StrEnum):
     SETTLEMENT_DEFAULTED = "settlement.defaulted"
     SETTLEMENT_RUNNER_UP_OFFERED = "settlement.runner_up_offered"
     DEPOSIT_FORFEITED = "deposit.forfeited"
+
+    # Transfer of ownership (settlement/transfers.py), in the same stream.
+    LOANS_TRANSFERRED = "loans.transferred"
+    SELLER_PAID_OUT = "seller.paid_out"

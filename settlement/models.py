@@ -1,4 +1,4 @@
-"""Settlements of awarded auctions (the settlement issue builds out payment, ledger, transfer)."""
+"""Settlements of awarded auctions and the registry of the loan transfers that complete them."""
 
 from django.db import models
 from django.db.models import F, Q
@@ -88,3 +88,42 @@ class Settlement(models.Model):
 
     def __str__(self) -> str:
         return f"settlement #{self.pk} of auction {self.auction_id} ({self.status})"
+
+
+class Transfer(models.Model):
+    """One entry of the transfer registry: the loans of ``package`` passed from ``seller`` to
+    ``buyer`` on completion of ``settlement`` (one transfer per settlement, never two).
+
+    ``digest`` is the lowercase hex SHA-256 of the lines ``loan_id,balance\\n`` (balance with two
+    decimals) of every transferred loan, ordered by ``loan_id`` in byte order, in UTF-8 (API.md):
+    anyone holding the loan schedule can recompute it. Written once by the transfer service."""
+
+    package = models.ForeignKey("listings.Package", on_delete=models.PROTECT, related_name="+")
+    seller = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    buyer = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    settlement = models.OneToOneField(Settlement, on_delete=models.PROTECT, related_name="transfer")
+    price = money_field()
+    loan_count = models.PositiveIntegerField()
+    total_balance = money_field()
+    digest = models.CharField(max_length=64)
+    transferred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(digest__regex=r"^[0-9a-f]{64}$"),
+                name="%(app_label)s_%(class)s_digest_sha256_hex",
+            ),
+            models.CheckConstraint(
+                condition=Q(price__gt=0) & Q(total_balance__gte=0),
+                name="%(app_label)s_%(class)s_amounts_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["seller", "transferred_at"], name="transfer_seller_at_idx"),
+            models.Index(fields=["buyer", "transferred_at"], name="transfer_buyer_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"transfer #{self.pk} of package {self.package_id} (settlement {self.settlement_id})"

@@ -43,8 +43,9 @@ from marketplace.common.models import IdempotencyKey
 from marketplace.ledger import movements
 from marketplace.ledger.models import Account, AccountKind, Entry
 from marketplace.ledger.services import account_for
-from settlement.models import Settlement
+from settlement.models import Settlement, SettlementStatus, Transfer
 from settlement.tasks import close_and_settle
+from settlement.transfers import loans_transfer
 from tests.support import CUT_OFF, PASSWORD, end_auction
 
 BANKS = (
@@ -384,6 +385,33 @@ class SettlementFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *, auction) -> Settlement:
         return Settlement.objects.get(auction=auction)
+
+
+def settlement_mark_paid(settlement: Settlement) -> Settlement:
+    """The settlement as paid: written directly until the confirm-payment service exists on
+    this branch (the payment part of the settlement issue builds it)."""
+    Settlement.objects.filter(pk=settlement.pk).update(
+        status=SettlementStatus.PAID, paid_at=timezone.now()
+    )
+    settlement.refresh_from_db()
+    return settlement
+
+
+class TransferFactory(factory.django.DjangoModelFactory):
+    """The transfer that completes a paid settlement, made by ``loans_transfer`` (the package's
+    loans move to the buyer, the package is sold, the settlement completed)."""
+
+    class Meta:
+        model = Transfer
+
+    settlement = factory.SubFactory(SettlementFactory)
+
+    @classmethod
+    def _create(cls, model_class, *, settlement) -> Transfer:
+        settlement_mark_paid(settlement)
+        transfer = loans_transfer(settlement_id=settlement.pk)
+        assert transfer is not None
+        return transfer
 
 
 # --------------------------------------------------------------------------- platform

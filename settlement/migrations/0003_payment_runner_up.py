@@ -5,9 +5,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    # Numbered after the transfer branch's 0002_transfer; depends on it once both are merged.
+    # After the transfer branch's 0002_transfer (the Transfer model).
     dependencies = [
-        ("settlement", "0001_initial"),
+        ("settlement", "0002_transfer"),
     ]
 
     operations = [

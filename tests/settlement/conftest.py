@@ -1,13 +1,17 @@
-"""Fixtures of the settlement tests: sales closed through the product's own close (bidding's
-services, then ``close_and_settle``), with several bidders where a runner-up is needed.
+"""Fixtures and helpers of the settlement tests.
 
-Time is moved in the database (``due_at``, the auction's end), never by mocking the clock.
-The transfer task is sent by name after commit; ``sent_tasks`` records it instead.
+Sales are closed through the product's own close (bidding's services, then
+``close_and_settle``), with several bidders where a runner-up is needed; a paid settlement of a
+package with chosen loans; the transfer digest recomputed from its definition (API.md),
+independently of the SQL. Time is moved in the database (``due_at``, the auction's end), never
+by mocking the clock. The transfer task is sent by name after commit; ``sent_tasks`` records it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -15,6 +19,7 @@ import pytest
 from django.utils import timezone
 
 from bidding.models import Auction, Registration
+from listings import services as listing_services
 from listings.models import Package
 from marketplace.accounts.models import User
 from settlement import payments
@@ -23,14 +28,21 @@ from settlement.tasks import close_and_settle
 from tests.factories import (
     AuctionFactory,
     BidFactory,
+    LoanTapeImportFactory,
     PackageFactory,
     RegistrationFactory,
+    demo_loan,
     make_bidder,
+    platform_user,
+    settlement_mark_paid,
 )
-from tests.support import end_auction
+from tests.support import CUT_OFF, end_auction
 
 DEPOSIT = Decimal("400000.00")
 RESERVE = Decimal("9000000.00")
+
+
+# --------------------------------------------------------------------------- sales
 
 
 @dataclass
@@ -93,3 +105,34 @@ def sent_tasks(monkeypatch):
 
     monkeypatch.setattr(payments, "current_app", Recorder())
     return sent
+
+
+# --------------------------------------------------------------------------- transfers
+
+
+def by_bytes(pair: tuple[str, Decimal]) -> bytes:
+    return pair[0].encode("utf-8")
+
+
+def digest_of(
+    pairs: list[tuple[str, Decimal]], order: Callable[[tuple[str, Decimal]], object] = by_bytes
+) -> str:
+    """API.md's transfer digest, recomputed independently of the SQL that computes it."""
+    ordered = sorted(pairs, key=order)
+    text = "".join(f"{loan_id},{balance:.2f}\n" for loan_id, balance in ordered)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def paid_settlement_of(seller_user, loan_ids: list[str] | None = None) -> Settlement:
+    """An awarded auction's settlement, paid. ``loan_ids``: the package's loans (else five)."""
+    package = listing_services.package_create(
+        actor=seller_user, title="Consumer loans, Jiangsu", currency="CNY", cut_off_date=CUT_OFF
+    )
+    ids = loan_ids or [f"CN-{n:06d}" for n in range(1, 6)]
+    rows = [demo_loan(n, loan_id=loan_id) for n, loan_id in enumerate(ids, start=1)]
+    tape = LoanTapeImportFactory(package=package, rows=rows)
+    assert tape.status == "succeeded", tape.errors
+    listing_services.package_submit(actor=seller_user, package_id=package.pk)
+    listing_services.package_approve(actor=platform_user(), package_id=package.pk)
+    auction = AuctionFactory(package=Package.objects.get(pk=package.pk), state="awarded")
+    return settlement_mark_paid(Settlement.objects.get(auction=auction))
