@@ -12,7 +12,7 @@ from settlement.models import Settlement, SettlementStatus
 
 
 def settlement_visible_to(*, user: User) -> QuerySet[Settlement]:
-    qs = Settlement.objects.select_related("seller", "buyer")
+    qs = Settlement.objects.select_related("seller", "buyer", "transfer")
     if is_platform(user):
         return qs
     return qs.filter(Q(seller_id=user.organization_id) | Q(buyer_id=user.organization_id))

@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from settlement.models import REFERENCE_MAX_LENGTH, Settlement
+from settlement.models import REFERENCE_MAX_LENGTH, Settlement, Transfer
 
 
 class PartySerializer(serializers.Serializer[Any]):
@@ -42,9 +42,10 @@ class SettlementSerializer(serializers.ModelSerializer[Settlement]):
 
     @extend_schema_field(OpenApiTypes.INT)
     def get_transfer(self, settlement: Settlement) -> int | None:
-        # The reverse one-to-one of the transfer record; absent (None) until it exists.
-        transfer = getattr(settlement, "transfer", None)
-        return None if transfer is None else int(transfer.pk)
+        try:
+            return settlement.transfer.pk
+        except Transfer.DoesNotExist:  # not transferred (yet)
+            return None
 
 
 class ConfirmPaymentSerializer(serializers.Serializer[Any]):
