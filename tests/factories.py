@@ -44,6 +44,7 @@ from marketplace.ledger import movements
 from marketplace.ledger.models import Account, AccountKind, Entry
 from marketplace.ledger.services import account_for
 from settlement.models import Settlement, SettlementStatus, Transfer
+from settlement.payments import settlement_confirm_payment
 from settlement.tasks import close_and_settle
 from settlement.transfers import loans_transfer
 from tests.support import CUT_OFF, PASSWORD, end_auction
@@ -361,7 +362,7 @@ class BidFactory(factory.django.DjangoModelFactory):
 
 
 class PackageBarFactory(factory.django.DjangoModelFactory):
-    """A buyer barred from a package (no workflow writes bars yet: a plain insert)."""
+    """A buyer barred from a package (a plain insert; the default of a settlement writes one)."""
 
     class Meta:
         model = PackageBar
@@ -388,12 +389,17 @@ class SettlementFactory(factory.django.DjangoModelFactory):
 
 
 def settlement_mark_paid(settlement: Settlement) -> Settlement:
-    """The settlement as paid: written directly until the confirm-payment service exists on
-    this branch (the payment part of the settlement issue builds it)."""
-    Settlement.objects.filter(pk=settlement.pk).update(
-        status=SettlementStatus.PAID, paid_at=timezone.now()
-    )
+    """The settlement paid: the platform confirms the balance due (``confirm-payment``), unless
+    it is paid already."""
     settlement.refresh_from_db()
+    if settlement.status == SettlementStatus.AWAITING_PAYMENT:
+        settlement_confirm_payment(
+            actor=platform_user(),
+            settlement_id=settlement.pk,
+            amount=settlement.balance_due,
+            reference=f"PAY-{settlement.pk}",
+        )
+        settlement.refresh_from_db()
     return settlement
 
 

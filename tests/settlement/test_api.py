@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from settlement.defaults import settlements_default_due
+from settlement.transfers import loans_transfer
 from tests.settlement.conftest import make_overdue
 from tests.support import client_for
 
@@ -82,3 +83,23 @@ def test_filters(sale, three_bidders, compliance_client):
     assert listed(buyer=other.bidders[0].organization_id) == [second.pk]
     assert sorted(listed(seller=first.seller_id)) == sorted([first.pk, second.pk])
     assert listed(due_before=timezone.now().isoformat()) == [second.pk]
+
+
+def test_transfer_is_the_transfer_records_id_once_ownership_moved(
+    three_bidders, compliance_client, seller_client
+):
+    settlement = three_bidders.settlement
+    compliance_client.post(
+        f"/api/v1/settlements/{settlement.pk}/confirm-payment/",
+        {"amount": "8600000.00", "reference": "R-9"},
+        format="json",
+    )
+
+    transfer = loans_transfer(settlement_id=settlement.pk)
+
+    body = seller_client.get(f"/api/v1/settlements/{settlement.pk}/").json()
+    assert transfer is not None
+    assert body["transfer"] == transfer.pk
+    assert body["status"] == "completed"
+    assert body["completed_at"] is not None
+    assert body["payment_reference"] == "R-9"

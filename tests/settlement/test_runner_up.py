@@ -17,6 +17,7 @@ from settlement.errors import NoRunnerUp
 from settlement.models import Settlement
 from settlement.payments import settlement_confirm_payment
 from settlement.runner_up import settlement_offer_runner_up
+from settlement.transfers import loans_transfer
 from tests.factories import AuctionFactory
 from tests.settlement.conftest import make_overdue
 from tests.support import assert_problem, client_for
@@ -82,6 +83,21 @@ def test_the_runner_up_pays_the_whole_price(defaulted, seller_user, compliance_u
 
     offer.refresh_from_db()
     assert offer.status == "paid"
+
+
+def test_the_package_is_sold_to_the_runner_up_once_it_paid(defaulted, seller_user, compliance_user):
+    offer = settlement_offer_runner_up(actor=seller_user, settlement_id=defaulted.settlement.pk)
+    settlement_confirm_payment(
+        actor=compliance_user, settlement_id=offer.pk, amount="8500000.00", reference="R-3"
+    )
+
+    transfer = loans_transfer(settlement_id=offer.pk)
+
+    assert transfer is not None
+    assert transfer.buyer_id == defaulted.bidders[1].organization_id
+    assert transfer.price == Decimal("8500000.00")
+    defaulted.package.refresh_from_db()
+    assert defaulted.package.status == "sold"
 
 
 def test_buyers_no_longer_eligible_are_passed_over(defaulted, seller_user):
