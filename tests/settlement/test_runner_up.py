@@ -201,3 +201,14 @@ def test_only_the_seller_offers(defaulted, compliance_client, other_bank_client)
     assert_problem(compliance_client.post(url(defaulted.settlement)), 403, "permission_denied")
     assert_problem(other_bank_client.post(url(defaulted.settlement)), 404, "not_found")
     assert Settlement.objects.filter(auction=defaulted.auction).count() == 1
+
+
+def test_a_repeat_with_the_same_idempotency_key_makes_one_offer(defaulted, seller_client):
+    first = seller_client.post(url(defaulted.settlement), HTTP_IDEMPOTENCY_KEY="offer-1")
+    second = seller_client.post(url(defaulted.settlement), HTTP_IDEMPOTENCY_KEY="offer-1")
+
+    assert first.status_code == 201, first.content
+    assert second.status_code == 201
+    assert second.content == first.content
+    assert second["Idempotent-Replayed"] == "true"
+    assert Settlement.objects.filter(runner_up_of=defaulted.settlement).count() == 1
