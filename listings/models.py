@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Collate
 
 from marketplace.common.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, money_field
 
@@ -215,6 +216,10 @@ class Loan(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    # The transfer (settlement's registry record) that moved the loan to ``owner``; a plain id,
+    # not a foreign key: listings does not depend on settlement. Set once, by the transfer's
+    # one set-based UPDATE; the import never writes it (its COPY column list leaves it out).
+    transfer_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -235,6 +240,13 @@ class Loan(models.Model):
                 fields=["package", "owner"],
                 name="loan_package_owner_idx",
                 condition=Q(owner__isnull=False),
+            ),
+            # A transfer's loan schedule, in the byte order of loan_id that its digest uses.
+            models.Index(
+                F("transfer_id"),
+                Collate("loan_id", "C"),
+                name="loan_transfer_loan_id_idx",
+                condition=Q(transfer_id__isnull=False),
             ),
         ]
 

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "marketplace.common",
     "marketplace.accounts",
     "marketplace.audit",
+    "marketplace.ledger",
     "listings",
     "bidding",
     "settlement",
@@ -273,6 +274,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_TASK_DEFAULT_RETRY_DELAY = 5
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# A paid settlement's transfer is enqueued on commit; the sweep re-enqueues those still paid
+# (not completed) this long after payment.
+TRANSFER_SWEEP_GRACE_SECONDS = int(os.environ.get("TRANSFER_SWEEP_GRACE_SECONDS", "300"))
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-idempotency-keys": {
@@ -295,7 +299,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "settlement.auction_close_sweep",
         "schedule": float(os.environ.get("AUCTION_SWEEP_SECONDS", "2")),
     },
+    "default-overdue-settlements": {
+        "task": "settlement.default_sweep",
+        "schedule": float(os.environ.get("SETTLEMENT_DEFAULT_SWEEP_SECONDS", "60")),
+    },
+    "transfer-paid-settlements": {
+        "task": "settlement.loans_transfer_sweep",
+        "schedule": float(os.environ.get("TRANSFER_SWEEP_SECONDS", "60")),
+    },
 }
+
+# The ledger's currency where a posting names none and inherits none (marketplace/ledger).
+LEDGER_CURRENCY = os.environ.get("LEDGER_CURRENCY", "CNY")
 
 LOGGING = {
     "version": 1,

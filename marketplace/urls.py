@@ -17,6 +17,7 @@ from marketplace.accounts.api import LogoutView, MeView, OrganizationViewSet, To
 from marketplace.audit.api import AuditEventViewSet
 from marketplace.common.health import HealthzView, ReadyzView
 from settlement.api import SettlementViewSet
+from settlement.transfer_api import TransferViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -25,6 +26,7 @@ router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("packages", PackageViewSet, basename="package")
 router.register("auctions", AuctionViewSet, basename="auction")
 router.register("settlements", SettlementViewSet, basename="settlement")
+router.register("transfers", TransferViewSet, basename="transfer")
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),

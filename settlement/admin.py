@@ -5,6 +5,6 @@ from settlement.models import Settlement
 
 
 @admin.register(Settlement)
-class SettlementAdmin(ReadOnlyAdmin):
+class SettlementAdmin(ReadOnlyAdmin[Settlement]):
     list_display = ["id", "auction", "buyer", "price", "balance_due", "due_at", "status"]
     list_filter = ["status"]

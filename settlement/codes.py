@@ -9,11 +9,20 @@ from enum import StrEnum
 
 
 class ErrorCode(StrEnum):
-    """None yet: settlement raises no code of its own until payment and runner-up offers come
-    (API.md's ``amount_mismatch`` and ``no_runner_up`` will be declared here with them)."""
+    AMOUNT_MISMATCH = "amount_mismatch"
+    NO_RUNNER_UP = "no_runner_up"
 
 
 class AuditAction(StrEnum):
-    """Recorded in the settlement's stream (``settlement:<id>``)."""
+    """Recorded in the settlement's stream (``settlement:<id>``), except ``deposit.forfeited``,
+    which goes to the auction's stream beside bidding's other ``deposit.*`` events."""
 
     SETTLEMENT_CREATED = "settlement.created"
+    SETTLEMENT_PAID = "settlement.paid"
+    SETTLEMENT_DEFAULTED = "settlement.defaulted"
+    SETTLEMENT_RUNNER_UP_OFFERED = "settlement.runner_up_offered"
+    DEPOSIT_FORFEITED = "deposit.forfeited"
+
+    # Transfer of ownership (settlement/transfers.py), in the same stream.
+    LOANS_TRANSFERRED = "loans.transferred"
+    SELLER_PAID_OUT = "seller.paid_out"

@@ -7,8 +7,9 @@ class SettlementFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=SettlementStatus.choices)
     seller = django_filters.NumberFilter(field_name="seller_id")
     buyer = django_filters.NumberFilter(field_name="buyer_id")
+    auction = django_filters.NumberFilter(field_name="auction_id")
     due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
 
     class Meta:
         model = Settlement
-        fields = []
+        fields: list[str] = []

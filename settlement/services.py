@@ -8,8 +8,33 @@ from decimal import Decimal
 from bidding.models import Auction, AuctionOutcome, DepositStatus, Registration
 from marketplace.audit.services import record
 from marketplace.common.atomic import require_atomic
+from marketplace.ledger import movements
 from settlement.codes import AuditAction
 from settlement.models import Settlement
+
+
+def _post_settlement_open(settlement: Settlement, registration: Registration) -> None:
+    """Ledger: the price falls due, the winner's deposit pays part of it, and whatever of the
+    deposit exceeds the price goes back to the buyer."""
+    movements.settlement_due(
+        buyer_id=settlement.buyer_id,
+        seller_id=settlement.seller_id,
+        price=settlement.price,
+        settlement_id=settlement.pk,
+        currency=settlement.auction.package.currency,
+    )
+    if settlement.deposit_applied > 0:
+        movements.deposit_applied(
+            buyer_id=settlement.buyer_id,
+            amount=settlement.deposit_applied,
+            registration_id=registration.pk,
+            settlement_id=settlement.pk,
+        )
+        movements.deposit_released(
+            buyer_id=settlement.buyer_id,
+            amount=registration.deposit_amount - settlement.deposit_applied,
+            registration_id=registration.pk,
+        )
 
 
 def settlement_open(*, auction: Auction) -> Settlement:
@@ -17,7 +42,7 @@ def settlement_open(*, auction: Auction) -> Settlement:
 
     Must run inside the close transaction (the auction row is locked there), so the award and
     its settlement commit together. Idempotent: the settlement of an auction's winning bid is
-    created once (unique per bid)."""
+    created once (unique per bid), and so is its posting to the ledger."""
     require_atomic("settlement.settlement_open")
     if auction.outcome != AuctionOutcome.AWARDED or auction.winning_bid_id is None:
         raise ValueError("only an awarded auction is settled")
@@ -25,6 +50,8 @@ def settlement_open(*, auction: Auction) -> Settlement:
     if existing is not None:
         return existing
     bid = auction.winning_bid
+    if bid is None or auction.closed_at is None:  # an award has both (the checker cannot tell)
+        raise ValueError("only a closed, awarded auction is settled")
     registration = Registration.objects.get(pk=bid.registration_id)
     deposit = (
         min(registration.deposit_amount, bid.amount)
@@ -42,6 +69,7 @@ def settlement_open(*, auction: Auction) -> Settlement:
         balance_due=bid.amount - deposit,
         due_at=auction.closed_at + dt.timedelta(hours=auction.payment_window_hours),
     )
+    _post_settlement_open(settlement, registration)
     record(
         action=AuditAction.SETTLEMENT_CREATED,
         object_type="settlement",

@@ -33,3 +33,36 @@ def auction_close_sweep() -> int:
         close_and_settle(auction_id)
         closed += 1
     return closed
+
+
+# ---------------------------------------------------------------- transfer of ownership
+
+
+@shared_task(base=RetryingTask, name="settlement.loans_transfer")
+def loans_transfer(settlement_id: int) -> int | None:
+    """Transfer a paid settlement's loans to its buyer; the transfer's id, or None when there
+    was nothing to do (already transferred, not paid)."""
+    from settlement.transfers import loans_transfer as transfer_service
+
+    transfer = transfer_service(settlement_id=settlement_id)
+    return None if transfer is None else transfer.pk
+
+
+@shared_task(name="settlement.loans_transfer_sweep")
+def loans_transfer_sweep() -> int:
+    """Enqueue the transfer of every paid settlement whose transfer did not run: a lost message
+    or a killed worker only delays a transfer."""
+    from settlement.transfers import settlements_awaiting_transfer
+
+    settlement_ids = list(settlements_awaiting_transfer())
+    for settlement_id in settlement_ids:
+        loans_transfer.delay(settlement_id)
+    return len(settlement_ids)
+
+
+@shared_task(name="settlement.default_sweep")
+def default_sweep() -> int:
+    """Default every settlement unpaid after its due time (beat; each in its own transaction)."""
+    from settlement.defaults import settlements_default_due
+
+    return settlements_default_due()

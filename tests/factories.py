@@ -23,6 +23,7 @@ from decimal import Decimal
 
 import factory
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.utils import timezone
 
 from bidding.models import Auction, Bid, PackageBar, Registration
@@ -39,8 +40,13 @@ from marketplace.accounts.models import Organization, User
 from marketplace.audit.models import AuditEvent
 from marketplace.audit.services import record_atomic
 from marketplace.common.models import IdempotencyKey
-from settlement.models import Settlement
+from marketplace.ledger import movements
+from marketplace.ledger.models import Account, AccountKind, Entry
+from marketplace.ledger.services import account_for
+from settlement.models import Settlement, SettlementStatus, Transfer
+from settlement.payments import settlement_confirm_payment
 from settlement.tasks import close_and_settle
+from settlement.transfers import loans_transfer
 from tests.support import CUT_OFF, PASSWORD, end_auction
 
 BANKS = (
@@ -356,7 +362,7 @@ class BidFactory(factory.django.DjangoModelFactory):
 
 
 class PackageBarFactory(factory.django.DjangoModelFactory):
-    """A buyer barred from a package (no workflow writes bars yet: a plain insert)."""
+    """A buyer barred from a package (a plain insert; the default of a settlement writes one)."""
 
     class Meta:
         model = PackageBar
@@ -382,6 +388,38 @@ class SettlementFactory(factory.django.DjangoModelFactory):
         return Settlement.objects.get(auction=auction)
 
 
+def settlement_mark_paid(settlement: Settlement) -> Settlement:
+    """The settlement paid: the platform confirms the balance due (``confirm-payment``), unless
+    it is paid already."""
+    settlement.refresh_from_db()
+    if settlement.status == SettlementStatus.AWAITING_PAYMENT:
+        settlement_confirm_payment(
+            actor=platform_user(),
+            settlement_id=settlement.pk,
+            amount=settlement.balance_due,
+            reference=f"PAY-{settlement.pk}",
+        )
+        settlement.refresh_from_db()
+    return settlement
+
+
+class TransferFactory(factory.django.DjangoModelFactory):
+    """The transfer that completes a paid settlement, made by ``loans_transfer`` (the package's
+    loans move to the buyer, the package is sold, the settlement completed)."""
+
+    class Meta:
+        model = Transfer
+
+    settlement = factory.SubFactory(SettlementFactory)
+
+    @classmethod
+    def _create(cls, model_class, *, settlement) -> Transfer:
+        settlement_mark_paid(settlement)
+        transfer = loans_transfer(settlement_id=settlement.pk)
+        assert transfer is not None
+        return transfer
+
+
 # --------------------------------------------------------------------------- platform
 
 
@@ -399,6 +437,47 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, **kwargs) -> AuditEvent:
         return record_atomic(**kwargs)
+
+
+class AccountFactory(factory.django.DjangoModelFactory):
+    """A ledger account of an organisation, created as the ledger creates it (on first use)."""
+
+    class Meta:
+        model = Account
+
+    organization = factory.SubFactory(
+        OrganizationFactory, kind="buyer", licence_type="national_amc", eligibility="approved"
+    )
+    kind = AccountKind.DEPOSITS_HELD
+    currency = "CNY"
+
+    @classmethod
+    def _create(cls, model_class, *, organization, kind, currency) -> Account:
+        return account_for(organization_id=organization.pk, kind=kind, currency=currency)
+
+
+class EntryFactory(factory.django.DjangoModelFactory):
+    """The buyer's entry of a deposit posted through ``movements.deposit_held`` (a balanced
+    transaction: the platform's cash entry is its other half). ``registration_id`` is a plain
+    id, as the ledger stores it."""
+
+    class Meta:
+        model = Entry
+
+    organization = factory.SubFactory(
+        OrganizationFactory, kind="buyer", licence_type="national_amc", eligibility="approved"
+    )
+    amount = Decimal("400000.00")
+    registration_id = factory.Sequence(lambda n: 10_000 + n)
+
+    @classmethod
+    def _create(cls, model_class, *, organization, amount, registration_id) -> Entry:
+        platform_user()  # the platform organisation owns the cash side
+        with transaction.atomic():
+            txn = movements.deposit_held(
+                buyer_id=organization.pk, amount=amount, registration_id=registration_id
+            )
+        return Entry.objects.get(transaction_id=txn, organization=organization)
 
 
 class IdempotencyKeyFactory(factory.django.DjangoModelFactory):

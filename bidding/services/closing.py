@@ -27,6 +27,7 @@ from listings import services as listing_services
 from marketplace.accounts.models import User
 from marketplace.common.atomic import require_atomic
 from marketplace.common.errors import Forbidden, InvalidState
+from marketplace.ledger import movements
 
 # What a held deposit becomes when an auction ends, and the action that records it.
 DEPOSIT_SETTLED_ACTIONS: Mapping[str, AuditAction] = {
@@ -155,10 +156,18 @@ def deposit_settle(
     registration: Registration, *, actor: User | None, status: str, reason: str = ""
 ) -> None:
     """A held deposit becomes applied or released, and ``deposit.applied`` or
-    ``deposit.released`` is recorded. The caller's transaction holds the auction's row lock and
-    the registration's."""
+    ``deposit.released`` is recorded. A release is posted to the ledger here; an application
+    is posted by settlement's ``settlement_open`` in the same close transaction, which knows
+    the settlement it pays. The caller's transaction holds the auction's row lock and the
+    registration's."""
     require_atomic("bidding.deposit_settle")
     action = DEPOSIT_SETTLED_ACTIONS[status]
     registration.deposit_status = status
     registration.save(update_fields=["deposit_status"])
     deposit_record(action, registration, actor=actor, reason=reason)
+    if status == DepositStatus.RELEASED:
+        movements.deposit_released(
+            buyer_id=registration.buyer_id,
+            amount=registration.deposit_amount,
+            registration_id=registration.pk,
+        )

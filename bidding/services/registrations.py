@@ -19,6 +19,7 @@ from bidding.services.trail import auction_record, deposit_record
 from listings import services as listing_services
 from marketplace.accounts.models import Organization, User
 from marketplace.common.errors import Forbidden, InvalidState, NotFound, ValidationFailed
+from marketplace.ledger import movements
 
 # Licence types allowed to buy personal consumer NPLs on this platform.
 ALLOWED_LICENCE_TYPES = frozenset({"national_amc", "local_amc", "financial_investment_company"})
@@ -91,8 +92,8 @@ def _registration_insert(auction: Auction, *, actor: User, buyer: Organization) 
 
 
 def registration_confirm_deposit(*, actor: User, registration_id: int) -> Registration:
-    """Platform confirms a buyer's deposit: pending_deposit -> approved, deposit held.
-    Locks the auction row, then the registration."""
+    """Platform confirms a buyer's deposit: pending_deposit -> approved, deposit held (and
+    posted to the ledger). Locks the auction row, then the registration."""
     with transaction.atomic():
         auction_id = (
             Registration.objects.filter(pk=registration_id)
@@ -118,4 +119,10 @@ def registration_confirm_deposit(*, actor: User, registration_id: int) -> Regist
         registration.deposit_confirmed_at = timezone.now()
         registration.save(update_fields=["status", "deposit_status", "deposit_confirmed_at"])
         deposit_record(AuditAction.DEPOSIT_CONFIRMED, registration, actor=actor)
+        movements.deposit_held(
+            buyer_id=registration.buyer_id,
+            amount=registration.deposit_amount,
+            registration_id=registration.pk,
+            currency=auction.package.currency,
+        )
     return registration
