@@ -41,8 +41,11 @@ def _visible_entries(request: Request) -> QuerySet[Entry]:
     return selectors.entry_visible_to(user=user)
 
 
-class EntryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Entry]):
-    """Ledger entries: the platform sees every organisation's, others only their own."""
+class EntryViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Entry]
+):
+    """Ledger entries: the platform sees every organisation's, others only their own (another
+    organisation's entry is a 404, as if it did not exist)."""
 
     serializer_class = EntrySerializer
     permission_classes = [IsAuthenticated]
@@ -61,6 +64,13 @@ class EntryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet[Entry]):
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="One ledger entry (platform, or the entry's organisation)",
+        responses={200: EntrySerializer, **problems(401, 404)},
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
 
 
 class BalanceView(generics.GenericAPIView[Entry]):

@@ -159,3 +159,12 @@ def test_compliance_verifies_the_ledger(compliance_client, closed_sale):
     assert body["transactions_checked"] == len(set(Entry.objects.values_list("transaction_id")))
     assert body["registrations_checked"] == 2
     assert "first_invalid" not in body
+
+
+def test_an_entry_of_another_organisation_is_not_found(bidder_client, admin_client, closed_sale):
+    own = Entry.objects.filter(organization_id=closed_sale.winner.buyer_id).first()
+    other = Entry.objects.filter(organization_id=closed_sale.seller_id).first()
+
+    assert bidder_client.get(f"{ENTRIES}{own.pk}/").json()["id"] == own.pk
+    assert_problem(bidder_client.get(f"{ENTRIES}{other.pk}/"), 404, "not_found")
+    assert admin_client.get(f"{ENTRIES}{other.pk}/").json()["amount"] == f"{other.amount:.2f}"
