@@ -167,9 +167,9 @@ def deposit_forfeited(
     """A defaulting buyer's deposit goes to the seller. Whatever of it is still held leaves
     ``deposits_held``; with a settlement, its open ``settlement_payable`` (the buyer's debt) and
     ``seller_payable`` (the seller's claim) are voided, the sale being off. ``amount`` must be
-    the deposit held or applied: anything else does not balance and is refused. A zero amount
-    with a settlement still voids it (an offer to the runner-up, who had nothing applied,
-    defaulted): nothing is posted only when nothing is left open."""
+    the deposit held or applied: anything else does not balance and is refused. With no
+    deposit (``amount`` 0) the settlement is still voided: nothing is forfeited, but the
+    buyer's debt and the seller's claim are off."""
     if not _checked(amount, "deposit_forfeited") and settlement_id is None:
         return None
     legs = [
