@@ -11,12 +11,13 @@ from decimal import Decimal
 
 import pytest
 
+from listings import ownership
 from listings.models import Loan
 from marketplace.audit.models import AuditEvent
 from settlement.models import Settlement, Transfer
 from tests.factories import TransferFactory
 from tests.settlement.conftest import digest_of, paid_settlement_of
-from tests.support import client_for
+from tests.support import assert_problem, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,15 @@ SCHEDULE_FIELDS = [
 
 @pytest.fixture
 def transfer(seller_user, tape_storage) -> Transfer:
-    ids = ["CN-000002", "CN-000010", "cn-000001", "CN-A0001", "=HYPERLINK(1)", "CN-000003"]
+    ids = [
+        "CN-000002",
+        "CN-000010",
+        "cn-000001",
+        "CN-A0001",
+        "=HYPERLINK(1)",
+        "CN-000003",
+        'CN-"Q",7',
+    ]
     return TransferFactory(settlement=paid_settlement_of(seller_user, loan_ids=ids))
 
 
@@ -61,7 +70,7 @@ def test_the_registry_shows_every_field_to_the_parties_and_the_platform(
         assert row["buyer"]["id"] == transfer.buyer_id
         assert row["settlement"] == transfer.settlement_id
         assert Decimal(row["price"]) == transfer.price
-        assert row["loan_count"] == 6
+        assert row["loan_count"] == 7
         assert Decimal(row["total_balance"]) == transfer.total_balance
         assert row["digest"] == transfer.digest
         assert row["transferred_at"]
@@ -120,7 +129,7 @@ def test_the_loan_schedule_is_ordered_by_loan_id_bytes_and_paginated(transfer, s
     first = client.get(f"/api/v1/transfers/{transfer.pk}/loans/?page_size=4").json()
     second = client.get(f"/api/v1/transfers/{transfer.pk}/loans/?page_size=4&page=2").json()
 
-    assert first["count"] == 6
+    assert first["count"] == 7
     rows = first["results"] + second["results"]
     assert list(rows[0]) == SCHEDULE_FIELDS
     ids = [r["loan_id"] for r in rows]
@@ -135,7 +144,9 @@ def test_the_loan_schedule_is_ordered_by_loan_id_bytes_and_paginated(transfer, s
     assert rows[1]["days_past_due"] == loan.days_past_due
 
 
-def test_the_buyer_recomputes_the_digest_from_the_csv_schedule(transfer):
+@pytest.mark.parametrize("page_rows", [2, 3, 7, 20_000])
+def test_the_buyer_recomputes_the_digest_from_the_csv_schedule(transfer, page_rows, monkeypatch):
+    monkeypatch.setattr(ownership, "_SCHEDULE_PAGE_ROWS", page_rows)  # pages of the stream
     text = streamed(
         client_for(buyer_of(transfer)).get(f"/api/v1/transfers/{transfer.pk}/loans/?format=csv")
     )
@@ -143,7 +154,7 @@ def test_the_buyer_recomputes_the_digest_from_the_csv_schedule(transfer):
     reader = csv.reader(io.StringIO(text))
     assert next(reader) == SCHEDULE_FIELDS
     rows = list(reader)
-    assert len(rows) == transfer.loan_count == 6
+    assert len(rows) == transfer.loan_count == 7
     # A cell a spreadsheet would run gets a leading quote; the loan id is what follows it.
     loan_ids = [r[0][1:] if r[0].startswith("'=") else r[0] for r in rows]
     assert rows[0][0] == "'=HYPERLINK(1)"
@@ -151,6 +162,7 @@ def test_the_buyer_recomputes_the_digest_from_the_csv_schedule(transfer):
     assert digest_of(pairs) == transfer.digest
     assert sum(balance for _, balance in pairs) == transfer.total_balance
     assert loan_ids == sorted(loan_ids, key=lambda i: i.encode())
+    assert 'CN-"Q",7' in loan_ids  # quoted as csv quotes
 
 
 def test_every_read_of_the_schedule_is_audited(transfer, compliance_user):
@@ -162,7 +174,7 @@ def test_every_read_of_the_schedule_is_audited(transfer, compliance_user):
     accesses = AuditEvent.objects.filter(
         stream=f"package:{transfer.package_id}", action="data_room.accessed"
     ).order_by("sequence")
-    assert [(e.data["format"], e.data["row_count"]) for e in accesses] == [("json", 6), ("csv", 6)]
+    assert [(e.data["format"], e.data["row_count"]) for e in accesses] == [("json", 7), ("csv", 7)]
     assert all(e.data["filters"] == {"transfer": transfer.pk} for e in accesses)
 
 
@@ -173,7 +185,7 @@ def test_the_buyer_sees_its_loans_in_the_package_after_the_transfer(transfer, gr
     others = client_for(granted_buyer_user).get(url)
 
     assert mine.status_code == 200
-    assert mine.json()["count"] == 6
+    assert mine.json()["count"] == 7
     assert {r["owner"] for r in mine.json()["results"]} == {transfer.buyer_id}
     assert others.status_code == 200 and others.json()["count"] == 0
 
@@ -185,3 +197,8 @@ def test_before_the_transfer_the_buyer_owns_nothing(seller_user, tape_storage):
     response = client_for(buyer).get(f"/api/v1/packages/{settlement.package_id}/loans/?owner=me")
 
     assert response.status_code == 200 and response.json()["count"] == 0
+
+
+def test_without_a_token_the_registry_is_closed(api, transfer):
+    for path in ("/api/v1/transfers/", f"/api/v1/transfers/{transfer.pk}/loans/"):
+        assert_problem(api.get(path), 401, "not_authenticated")
