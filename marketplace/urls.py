@@ -16,6 +16,7 @@ from listings.api import PackageViewSet
 from marketplace.accounts.api import LogoutView, MeView, OrganizationViewSet, TokenView
 from marketplace.audit.api import AuditEventViewSet
 from marketplace.common.health import HealthzView, ReadyzView
+from marketplace.ledger.api import BalanceView, EntryViewSet, LedgerVerifyView
 from settlement.api import SettlementViewSet
 from settlement.transfer_api import TransferViewSet
 
@@ -27,6 +28,7 @@ router.register("packages", PackageViewSet, basename="package")
 router.register("auctions", AuctionViewSet, basename="auction")
 router.register("settlements", SettlementViewSet, basename="settlement")
 router.register("transfers", TransferViewSet, basename="transfer")
+router.register("ledger/entries", EntryViewSet, basename="ledger-entry")
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
@@ -50,6 +52,8 @@ api_v1: list[URLPattern | URLResolver] = [
         ConfirmDepositView.as_view(),
         name="registration-confirm-deposit",
     ),
+    path("ledger/balances/", BalanceView.as_view(), name="ledger-balances"),
+    path("ledger/verify/", LedgerVerifyView.as_view(), name="ledger-verify"),
     path("", include(router.urls)),
 ]
 

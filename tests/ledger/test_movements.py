@@ -213,3 +213,21 @@ def test_later_postings_inherit_the_currency_of_the_first(parties):
         "USD"
     }
     assert balance_of(organization_id=buyer.pk, account=A.DEPOSITS_HELD) == 0
+
+
+def test_a_default_without_deposit_still_voids_the_sale(parties):
+    platform, buyer, seller = parties
+    with transaction.atomic():
+        movements.settlement_due(
+            buyer_id=buyer.pk, seller_id=seller.pk, price=Decimal("700.00"), settlement_id=8
+        )
+        txn = movements.deposit_forfeited(
+            buyer_id=buyer.pk,
+            seller_id=seller.pk,
+            amount=Decimal("0.00"),
+            registration_id=80,
+            settlement_id=8,
+        )
+
+    assert txn is not None
+    assert balances(platform, buyer, seller) == {}
