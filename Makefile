@@ -22,9 +22,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-# Whole sale end to end over HTTP against gunicorn + a real Celery worker + beat.
+# Whole sales end to end over HTTP against gunicorn + a real Celery worker + beat: one paid and
+# transferred, one defaulted and sold to the runner-up. Beat's default sweep runs every 5 s here
+# (60 s by default) so that the default happens within the demo.
 demo: install
 	$(EMBED) sh -c '$(PY) manage.py migrate --noinput >/dev/null && $(PY) manage.py seed_demo && \
+		SETTLEMENT_DEFAULT_SWEEP_SECONDS=5 \
 		$(PY) -m tools.stack run --port auto --then "$(PY) -m tools.demo run"'
 
 # Lint, type check, migrations check and the whole suite, on real PostgreSQL and Redis.

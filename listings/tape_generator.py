@@ -2,7 +2,7 @@
 
 Balances are log-normal (many small, a long tail of large ones); days past due are mostly over a
 year; a fifth of borrowers hold several loans; provinces, product and legal-status mixes follow a
-typical Korean personal NPL sale. With ``errors=K``, K rows carry one defect each, of assorted
+typical Chinese personal NPL transfer. With ``errors=K``, K rows carry one defect each, of assorted
 kinds (every one a code of the tape format).
 """
 
@@ -35,24 +35,28 @@ HEADER = [
     "classification",
     "written_off",
 ]
+# Provinces and municipalities, weighted roughly by their share of outstanding personal credit.
 REGIONS = [
-    ("Seoul", 22),
-    ("Gyeonggi", 25),
-    ("Busan", 8),
-    ("Incheon", 7),
-    ("Daegu", 5),
-    ("Gwangju", 3),
-    ("Daejeon", 3),
-    ("Ulsan", 2),
-    ("Sejong", 1),
-    ("Gangwon", 3),
-    ("North Chungcheong", 3),
-    ("South Chungcheong", 4),
-    ("North Jeolla", 3),
-    ("South Jeolla", 3),
-    ("North Gyeongsang", 4),
-    ("South Gyeongsang", 5),
-    ("Jeju", 1),
+    ("Guangdong", 14),
+    ("Jiangsu", 9),
+    ("Zhejiang", 9),
+    ("Shandong", 7),
+    ("Henan", 6),
+    ("Sichuan", 6),
+    ("Shanghai", 5),
+    ("Beijing", 5),
+    ("Hubei", 5),
+    ("Fujian", 5),
+    ("Hunan", 4),
+    ("Hebei", 4),
+    ("Anhui", 4),
+    ("Liaoning", 3),
+    ("Shaanxi", 3),
+    ("Chongqing", 3),
+    ("Guangxi", 2),
+    ("Yunnan", 2),
+    ("Jiangxi", 2),
+    ("Tianjin", 2),
 ]
 PRODUCTS = [("credit_card", 45), ("consumer_loan", 45), ("personal_business_loan", 10)]
 LEGAL = [

@@ -103,7 +103,7 @@ def test_seed_demo_creates_the_demo_world():
 
     buyers = dict(Organization.objects.filter(kind="buyer").values_list("name", "eligibility"))
     assert sorted(buyers.values()) == ["approved", "approved", "pending"]
-    assert buyers["Busan Local AMC"] == "pending"
+    assert buyers["Xijiang Local AMC"] == "pending"
     assert Organization.objects.filter(kind="bank").count() == 2
     assert Organization.objects.filter(kind="platform").count() == 1
     assert set(User.objects.values_list("role", flat=True)) == {
@@ -144,7 +144,7 @@ def test_seed_demo_after_bootstrap_keeps_the_bootstrapped_admin():
 def test_seed_demo_users_can_log_in():
     run("seed_demo")
 
-    me = token_for("recovery_bidder", DEMO_PASSWORD).get("/api/v1/me/").json()
+    me = token_for("tianheng_bidder", DEMO_PASSWORD).get("/api/v1/me/").json()
 
     assert me["role"] == "bidder"
     assert me["organization"]["eligibility"] == "approved"

@@ -16,19 +16,21 @@ PLATFORM = (
     "",
     [("admin", "platform_admin"), ("compliance", "compliance_officer")],
 )
+# The market: personal NPL transfers by Chinese banks to asset management companies (AMCs).
+# Every name is fictional.
 ORGANIZATIONS = [
-    ("Hanil Bank", "bank", "", [("hanil_officer", "disposal_officer")]),
-    ("Daesung Savings Bank", "bank", "", [("daesung_officer", "disposal_officer")]),
-    ("Korea Recovery AMC", "buyer", "national_amc", [("recovery_bidder", "bidder")]),
+    ("Jinhai Commercial Bank", "bank", "", [("jinhai_officer", "disposal_officer")]),
+    ("Yuxiu City Commercial Bank", "bank", "", [("yuxiu_officer", "disposal_officer")]),
+    ("Tianheng Asset Management", "buyer", "national_amc", [("tianheng_bidder", "bidder")]),
     (
-        "Seoul Credit Partners",
+        "Lujiang Capital Partners",
         "buyer",
         "financial_investment_company",
-        [("seoulcredit_bidder", "bidder")],
+        [("lujiang_bidder", "bidder")],
     ),
-    ("Busan Local AMC", "buyer", "local_amc", [("busan_bidder", "bidder")]),
+    ("Xijiang Local AMC", "buyer", "local_amc", [("xijiang_bidder", "bidder")]),
 ]
-APPROVED_BUYERS = {"Korea Recovery AMC", "Seoul Credit Partners"}
+APPROVED_BUYERS = {"Tianheng Asset Management", "Lujiang Capital Partners"}
 
 
 class Command(BaseCommand):

@@ -1,0 +1,5 @@
+import sys
+
+from tools.demo.cli import main
+
+sys.exit(main())
