@@ -111,3 +111,22 @@ def wait_healthy(port: int, proc: subprocess.Popen, log_path: Path, timeout: flo
                 return
         time.sleep(0.3)
     raise RuntimeError(f"gunicorn not healthy after {timeout:.0f}s; see {log_path}")
+
+
+def django_start() -> tuple[Path, str]:
+    """Set Django up in this process; return the log folder (created under DATA_DIR) and a
+    description of the database server, e.g. "PostgreSQL 16.2 (embedded)"."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    log_dir = Path(settings.DATA_DIR) / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (pg_version,) = cursor.fetchone()
+    where = "external" if os.environ.get("DATABASE_URL") else "embedded"
+    return log_dir, f"PostgreSQL {pg_version} ({where})"

@@ -52,6 +52,7 @@ from benchlib import (  # bench/, this script's folder, is first on sys.path
     BASE_DIR,
     HOST,
     child_env,
+    django_start,
     free_port,
     percentile,
     say,
@@ -487,26 +488,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = args.rows
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
+    log_dir, database = django_start()
     from django.db import connection
 
     from listings.models import LoanTapeImport, TapeStatus
     from listings.tape_generator import write_tape
 
-    log_dir = Path(settings.DATA_DIR) / "log"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        (pg_version,) = cursor.fetchone()
-    where = "external" if os.environ.get("DATABASE_URL") else "embedded"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     say(
-        f"loan tape import bench: {rows:,} rows, seed {args.seed}; PostgreSQL {pg_version} "
-        f"({where}); {os.cpu_count()} CPUs; Python {platform.python_version()}"
+        f"loan tape import bench: {rows:,} rows, seed {args.seed}; {database}; "
+        f"{os.cpu_count()} CPUs; Python {platform.python_version()}"
     )
 
     work = Path(tempfile.mkdtemp(prefix="bench-import-"))

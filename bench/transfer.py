@@ -49,6 +49,7 @@ from benchlib import (  # bench/, this script's folder, is first on sys.path
     BASE_DIR,
     HOST,
     child_env,
+    django_start,
     free_port,
     say,
     start_gunicorn,
@@ -238,24 +239,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench loans")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
+    log_dir, database = django_start()
     from django.db import connection
 
     from listings.models import Loan, Package
     from settlement.models import Settlement, Transfer
 
-    log_dir = Path(settings.DATA_DIR) / "log"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        (pg_version,) = cursor.fetchone()
-    where = "external" if os.environ.get("DATABASE_URL") else "embedded"
     say(
-        f"transfer bench: {args.loans:,} loans; PostgreSQL {pg_version} ({where}); "
+        f"transfer bench: {args.loans:,} loans; {database}; "
         f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}; "
         f"Python {platform.python_version()}"
     )
