@@ -70,7 +70,7 @@ def _read_first_sheet(path: Path) -> pa.RecordBatch:
         sheet = fastexcel.read_excel(path).load_sheet(
             0, header_row=None, dtypes="string", eager=True
         )
-    except Exception as exc:
+    except Exception as exc:  # fastexcel's errors have no common base: any failure is unreadable
         raise TapeRejected.one(
             1, ErrorCode.UNSUPPORTED_FILE_TYPE, f"not a readable XLSX workbook: {exc}"
         ) from exc
