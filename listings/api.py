@@ -85,6 +85,8 @@ class PackageViewSet(
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.action in {"create", "submit", "withdraw", "partial_update"}:
             return [IsDisposalOfficer()]
+        if self.action == "loan_tape" and self.request.method == "POST":
+            return [IsDisposalOfficer()]  # refused before the package is looked up, as above
         if self.action in {"approve", "reject"}:
             return [IsCompliance()]
         return super().get_permissions()

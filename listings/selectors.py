@@ -16,8 +16,8 @@ from listings.models import (
     Package,
     TapeStatus,
 )
-from marketplace.accounts.models import User
-from marketplace.common.errors import DomainError
+from marketplace.accounts.models import Eligibility, OrganizationKind, User
+from marketplace.common.errors import DomainError, Forbidden
 from marketplace.common.permissions import is_platform
 
 
@@ -47,21 +47,35 @@ def package_is_seller(*, user: User, package: Package) -> bool:
     return package.seller_id == user.organization_id
 
 
+class BuyerNotApproved(Forbidden):
+    default_detail = (
+        "Your organisation is not an approved buyer (suspended or under review): the data "
+        "room is closed to it until compliance approves it again."
+    )
+
+
 def data_room_allowed(*, user: User, package: Package) -> bool:
+    """The seller, the platform, and buyers holding a grant (NDA accepted) while approved: a
+    grant outlives a suspension, but a suspended buyer reads nothing (BuyerNotApproved)."""
     if is_platform(user) or package.seller_id == user.organization_id:
         return True
     if user.organization_id is None:  # no organisation, no grant
         return False
-    return DataRoomGrant.objects.filter(
+    granted = DataRoomGrant.objects.filter(
         package_id=package.pk, organization_id=user.organization_id
     ).exists()
+    org = user.organization
+    if granted and org.kind == OrganizationKind.BUYER and org.eligibility != Eligibility.APPROVED:
+        raise BuyerNotApproved()
+    return granted
 
 
 def data_room_loans(*, user: User, package: Package, owner_me: bool = False) -> QuerySet[Loan]:
-    """Loan rows of the package's current tape, or NdaRequired.
+    """Loan rows of the package's current tape, or NdaRequired (BuyerNotApproved for a buyer
+    that holds a grant but is not approved).
 
     ``owner_me``: only the loans the caller's organisation owns (after a transfer); open to the
-    owner even without a data-room grant."""
+    owner even without a data-room grant, and even while suspended: they are its loans."""
     loans = Loan.objects.filter(package_id=package.pk, tape_import_id=package.current_tape_id)
     if owner_me:
         return loans.filter(owner_id=user.organization_id).order_by("id")

@@ -22,6 +22,8 @@ from settlement.transfer_api import TransferViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+# No `.json` suffix twins of every route: the API is JSON, and each route is one matrix row.
+router.include_format_suffixes = False
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("packages", PackageViewSet, basename="package")

@@ -12,6 +12,7 @@ from listings import services
 from listings.models import DataRoomGrant, Loan
 from listings.serializers import LOAN_FIELDS
 from listings.tape.hashing import borrower_hash
+from marketplace.accounts import services as account_services
 from marketplace.audit.models import AuditEvent
 from tests.listings.conftest import (
     PORTFOLIO,
@@ -203,3 +204,34 @@ def test_owner_me_is_empty_for_a_non_owner(other_bank_client, buyer_org, approve
 
     assert _loan_ids(other_bank_client, approved_package, "owner=me") == []
     assert AuditEvent.objects.filter(action="data_room.accessed").count() == 1
+
+
+def test_a_suspended_buyer_neither_reads_nor_exports_the_data_room(
+    bidder_client, buyer_org, compliance_user, approved_package
+):
+    """Issue 11, item 10: a buyer suspended after it accepted the NDA kept reading and exporting
+    the loan rows (it may not bid, and may not study the data room either)."""
+    services.data_room_grant(
+        actor=None, package_id=approved_package.pk, organization_id=buyer_org.pk, reason="test"
+    )
+    assert _loan_ids(bidder_client, approved_package)  # granted: it reads
+    accessed = AuditEvent.objects.filter(action="data_room.accessed").count()
+    account_services.organization_suspend(actor=compliance_user, organization_id=buyer_org.pk)
+
+    for query in ("", "?format=csv"):
+        response = bidder_client.get(_loans_url(approved_package) + query)
+        assert_problem(response, 403, "permission_denied")
+    assert AuditEvent.objects.filter(action="data_room.accessed").count() == accessed
+
+    # Approved again, it reads again; the loans it owns it reads throughout.
+    account_services.organization_approve(actor=compliance_user, organization_id=buyer_org.pk)
+    assert _loan_ids(bidder_client, approved_package)
+
+
+def test_a_suspended_buyer_still_lists_the_loans_it_owns(
+    bidder_client, buyer_org, compliance_user, approved_package
+):
+    Loan.objects.filter(package=approved_package, loan_id="L00002").update(owner=buyer_org)
+    account_services.organization_suspend(actor=compliance_user, organization_id=buyer_org.pk)
+
+    assert _loan_ids(bidder_client, approved_package, "owner=me") == ["L00002"]
