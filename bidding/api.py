@@ -9,7 +9,6 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,7 +38,14 @@ from listings.selectors import package_visible_to
 from marketplace.accounts.models import User
 from marketplace.accounts.requests import request_user
 from marketplace.common.errors import NotFound
-from marketplace.common.permissions import IsBidder, IsDisposalOfficer, IsPlatform
+from marketplace.common.permissions import (
+    COMPLIANCE_OFFICER,
+    DISPOSAL_OFFICER,
+    HasRole,
+    IsBidder,
+    IsDisposalOfficer,
+    IsPlatform,
+)
 from marketplace.common.schema import problems
 
 if TYPE_CHECKING:
@@ -100,8 +106,14 @@ class AuctionViewSet(
         return selectors.auction_visible_to(user=request_user(self.request))
 
     def get_permissions(self) -> Sequence[_SupportsHasPermission]:
+        # Every role rule is declared here, before any lookup, so that an idempotent replay
+        # (marketplace.common.idempotency) checks it too; services check the organisation.
         if self.action == "create":
             return [IsDisposalOfficer()]
+        if self.action == "cancel":
+            return [HasRole.of(DISPOSAL_OFFICER, COMPLIANCE_OFFICER)()]
+        if self.action in {"bids", "registrations"} and self.request.method == "POST":
+            return [IsBidder()]
         return super().get_permissions()
 
     def _auction(self) -> Auction:
@@ -186,8 +198,6 @@ class AuctionViewSet(
             # This action pages Registration rows; DRF's types bind a viewset to one model.
             page = cast("GenericAPIView[Registration]", self).paginate_queryset(registrations)
             return self.get_paginated_response(RegistrationSerializer(page, many=True).data)
-        if not IsBidder().has_permission(request, self):
-            raise PermissionDenied("Only bidders register for auctions.")
         data = RegistrationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         registration = registration_create(
@@ -214,8 +224,6 @@ class AuctionViewSet(
         if request.method == "POST":
             # The hot path: bid_place reads what it needs itself (an auction open for bids is
             # public, and only registered buyers may bid), so no visibility query runs first.
-            if not IsBidder().has_permission(request, self):
-                raise PermissionDenied("Only bidders place bids.")
             data = BidCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             try:

@@ -47,6 +47,9 @@ def package_is_seller(*, user: User, package: Package) -> bool:
     return package.seller_id == user.organization_id
 
 
+_APPROVED_BUYER = (OrganizationKind.BUYER, Eligibility.APPROVED)
+
+
 class BuyerNotApproved(Forbidden):
     default_detail = (
         "Your organisation is not an approved buyer (suspended or under review): the data "
@@ -65,7 +68,7 @@ def data_room_allowed(*, user: User, package: Package) -> bool:
         package_id=package.pk, organization_id=user.organization_id
     ).exists()
     org = user.organization
-    if granted and org.kind == OrganizationKind.BUYER and org.eligibility != Eligibility.APPROVED:
+    if granted and org is not None and (org.kind, org.eligibility) != _APPROVED_BUYER:
         raise BuyerNotApproved()
     return granted
 

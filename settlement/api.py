@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from marketplace.accounts.requests import request_user
 from marketplace.common.codes import ErrorCode as CommonCode
 from marketplace.common.errors import NotFound
-from marketplace.common.permissions import IsPlatform
+from marketplace.common.permissions import IsDisposalOfficer, IsPlatform
 from marketplace.common.schema import problems
 from settlement import selectors
 from settlement.codes import ErrorCode
@@ -50,6 +50,8 @@ class SettlementViewSet(
     def get_permissions(self) -> list[BasePermission]:
         if self.action == "confirm_payment":
             return [IsPlatform()]
+        if self.action == "offer_runner_up":
+            return [IsDisposalOfficer()]  # the seller's organisation is checked by the service
         return [IsAuthenticated()]
 
     def _settlement_id(self) -> int:

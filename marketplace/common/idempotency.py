@@ -6,7 +6,8 @@ For an authenticated POST carrying the header, the middleware:
    ``pg_try_advisory_xact_lock``; if another request holds it, answers 409
    ``idempotency_key_in_flight`` at once;
 2. looks the key up: a stored response with the same request fingerprint (method, path, body) is
-   replayed byte for byte; a different fingerprint gets 422 ``idempotency_key_reused``;
+   replayed byte for byte, to its author or to a colleague whose role the view lets in (else
+   403); a different fingerprint gets 422 ``idempotency_key_reused``;
 3. otherwise runs the view *inside the same transaction* and stores the response with it, so the
    request's effects and its stored response commit together, exactly once. A 5xx is rolled back
    and not stored, so a retry after a crash or a bug runs again.
@@ -26,9 +27,11 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from marketplace.common.codes import ErrorCode
 from marketplace.common.errors import problem
@@ -77,6 +80,31 @@ def _fingerprint(request: HttpRequest) -> str:
     return digest.hexdigest()
 
 
+def _may_make(request: HttpRequest, user: User) -> bool:
+    """Whether the view of this request lets ``user`` in (its permission classes, where every
+    role rule is declared). A stored response belongs to the organisation, and a colleague
+    whose role may not make the request must not read it back through the key."""
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return True  # nothing was stored for it: only routed views answer 2xx-4xx with a body
+    view_class = getattr(match.func, "cls", None)
+    if view_class is None or not issubclass(view_class, APIView):
+        return True
+    view = view_class(**getattr(match.func, "initkwargs", {}))
+    actions: dict[str, str] = getattr(match.func, "actions", None) or {}
+    if actions:  # a ViewSet route: get_permissions reads the action
+        view.action = actions.get((request.method or "").lower())
+    drf_request = Request(request)
+    drf_request.user = user
+    view.request, view.args, view.kwargs = drf_request, match.args, match.kwargs
+    try:
+        view.check_permissions(drf_request)
+    except APIException:
+        return False
+    return True
+
+
 def _replay(stored: IdempotencyKey) -> HttpResponse:
     response = HttpResponse(
         bytes(stored.response_body),
@@ -123,6 +151,10 @@ class IdempotencyMiddleware:
             if stored is not None:
                 if stored.fingerprint != fingerprint:
                     return problem(ErrorCode.IDEMPOTENCY_KEY_REUSED)
+                if stored.user_id != user.pk and not _may_make(request, user):
+                    return problem(
+                        ErrorCode.PERMISSION_DENIED, "Your role may not make this request."
+                    )
                 return _replay(stored)
 
             response = self.get_response(request)

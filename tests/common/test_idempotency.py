@@ -204,6 +204,41 @@ def test_users_of_one_organisation_share_its_keys(admin_client, compliance_clien
     assert Organization.objects.filter(name="Acme Bank").count() == 1
 
 
+@pytest.mark.django_db
+def test_a_colleague_whose_role_may_not_make_the_request_gets_403_not_the_replay(
+    admin_client, compliance_client, bank_org
+):
+    """Issue 11, item 10: the key is the organisation's, but a compliance officer replaying the
+    admin's member creation read back the new user (members are platform_admin only)."""
+    path = f"{ORGS}{bank_org.pk}/members/"
+    body = {"username": "officer1", "password": "a-long-password", "role": "disposal_officer"}
+    first = post(admin_client, path, body, "member-1")
+    assert first.status_code == 201
+    before = counts()
+
+    replay = post(compliance_client, path, body, "member-1")
+
+    assert_problem(replay, 403, "permission_denied")
+    assert "Idempotent-Replayed" not in replay
+    assert b"officer1" not in replay.content
+    assert counts() == before
+    # The author still gets its replay.
+    assert post(admin_client, path, body, "member-1").content == first.content
+
+
+@pytest.mark.django_db
+def test_a_replay_checks_role_rules_a_service_used_to_hold(compliance_client, auction_open):
+    """Cancelling is for the seller and compliance: a platform admin may not read back a
+    compliance officer's cancellation through its key."""
+    path = f"/api/v1/auctions/{auction_open.pk}/cancel/"
+    assert post(compliance_client, path, {}, "cancel-1").status_code == 200
+    admin = client_for(
+        UserFactory(organization=compliance_client.user.organization, role="platform_admin")
+    )
+
+    assert_problem(post(admin, path, {}, "cancel-1"), 403, "permission_denied")
+
+
 # --------------------------------------------------------------------------- errors
 
 
