@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from bidding.models import AuctionFormat, Bid, Registration
+from marketplace.common.money import MoneyInput
 
 
 class AuctionCreateSerializer(serializers.Serializer[None]):
@@ -15,10 +16,10 @@ class AuctionCreateSerializer(serializers.Serializer[None]):
     format = serializers.ChoiceField(choices=AuctionFormat.choices)
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
-    starting_price = serializers.CharField(help_text='Decimal string, e.g. "1250000.00".')
-    min_increment = serializers.CharField()
-    reserve_price = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    deposit_amount = serializers.CharField()
+    starting_price = MoneyInput()
+    min_increment = MoneyInput()
+    reserve_price = MoneyInput(required=False, allow_null=True, allow_blank=True)
+    deposit_amount = MoneyInput()
     soft_close_seconds = serializers.IntegerField(required=False, default=300)
     extension_seconds = serializers.IntegerField(required=False, default=300)
     payment_window_hours = serializers.IntegerField(required=False, default=72)
@@ -91,7 +92,7 @@ class RegistrationSerializer(serializers.ModelSerializer[Registration]):
 
 
 class BidCreateSerializer(serializers.Serializer[None]):
-    amount = serializers.CharField(help_text="Decimal string with at most 2 places.")
+    amount = MoneyInput()
 
 
 class BidSerializer(serializers.Serializer[Bid]):

@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from marketplace.common.money import MoneyInput
 from settlement.models import REFERENCE_MAX_LENGTH, Settlement, Transfer
 
 
@@ -49,7 +50,7 @@ class SettlementSerializer(serializers.ModelSerializer[Settlement]):
 
 
 class ConfirmPaymentSerializer(serializers.Serializer[Any]):
-    amount = serializers.CharField(
+    amount = MoneyInput(
         help_text='The amount received, a decimal string equal to `balance_due`, e.g. "8600000.00".'
     )
     reference = serializers.CharField(

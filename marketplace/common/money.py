@@ -5,6 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal, overload
 
 from django.db import models
+from rest_framework import serializers
 
 MONEY_MAX_DIGITS = 18
 MONEY_DECIMAL_PLACES = 2
@@ -54,3 +55,33 @@ def to_money(value: object) -> Decimal:
     if amount != quantized:
         raise ValueError("amount has more than 2 decimal places")
     return quantized
+
+
+class MoneyInput(serializers.CharField):
+    """An amount in a request: a JSON string only (API.md: money is a decimal string). A JSON
+    number is refused, not converted: the parser has already made it a binary float, so
+    ``1234567890123456.78`` arrives as ...456.8 and ``5000.1e0`` as 5000.1, rounded or
+    reformatted before any rule could see what the client sent. The services parse the string
+    (``to_money``) and answer ``invalid_value`` for a malformed one."""
+
+    default_error_messages = {
+        "not_a_string": 'Must be a decimal string such as "1250000.00", not a JSON {kind}.',
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("help_text", 'Decimal string with at most 2 places, e.g. "1250000.00".')
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string", kind=_json_kind(data))
+        return super().to_internal_value(data)
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float | Decimal):
+        return "number"
+    return "array" if isinstance(value, list) else "object"

@@ -236,3 +236,15 @@ def test_a_repeat_with_the_same_idempotency_key_replays_the_first_answer(
     assert second["Idempotent-Replayed"] == "true"
     assert len(paid_events(settlement)) == 1
     assert sent_tasks == [(TRANSFER_TASK, [settlement.pk])]
+
+
+def test_a_payment_amount_as_a_json_number_is_400(three_bidders, compliance_client):
+    """Issue 11, item 10: amounts are decimal strings only; a JSON number is a float already."""
+    settlement = three_bidders.settlement
+    path = f"/api/v1/settlements/{settlement.pk}/confirm-payment/"
+    body = '{"amount": 8600000.00, "reference": "PAY-1"}'
+
+    response = compliance_client.post(path, body, content_type="application/json")
+
+    assert_problem(response, 400, "validation_error", with_errors=True)
+    assert Settlement.objects.get(pk=settlement.pk).status == "awaiting_payment"
