@@ -59,7 +59,7 @@ BID_ERRORS = problems(
     404,
     409,
     codes={
-        400: ["invalid_value", "validation_error"],
+        400: ["invalid_value"],
         403: [
             ErrorCode.NOT_REGISTERED,
             ErrorCode.DEPOSIT_NOT_CONFIRMED,

@@ -7,6 +7,8 @@ from typing import Any, Literal, overload
 from django.db import models
 from rest_framework import serializers
 
+from marketplace.common.errors import InvalidValue
+
 MONEY_MAX_DIGITS = 18
 MONEY_DECIMAL_PLACES = 2
 CENT = Decimal("0.01")
@@ -61,12 +63,8 @@ class MoneyInput(serializers.CharField):
     """An amount in a request: a JSON string only (API.md: money is a decimal string). A JSON
     number is refused, not converted: the parser has already made it a binary float, so
     ``1234567890123456.78`` arrives as ...456.8 and ``5000.1e0`` as 5000.1, rounded or
-    reformatted before any rule could see what the client sent. The services parse the string
-    (``to_money``) and answer ``invalid_value`` for a malformed one."""
-
-    default_error_messages = {
-        "not_a_string": 'Must be a decimal string such as "1250000.00", not a JSON {kind}.',
-    }
+    reformatted before any rule could see what the client sent. Refused as the services refuse
+    a malformed amount string (400 ``invalid_value``), which parse it with ``to_money``."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 64)
@@ -75,7 +73,11 @@ class MoneyInput(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
-            self.fail("not_a_string", kind=_json_kind(data))
+            message = (
+                f'Must be a decimal string such as "1250000.00", not a JSON {_json_kind(data)}.'
+            )
+            name = self.field_name or "amount"
+            raise InvalidValue(f"{name}: {message}", errors={name: [message]})
         return super().to_internal_value(data)
 
 

@@ -1,6 +1,7 @@
 """Amounts in requests are decimal strings only (API.md, Conventions; issue 11, item 10): a JSON
 number was accepted and rounded (``1234567890123456.78`` became ...456.80 once the parser had
-made it a float). Every money input answers 400 to anything but a string, and changes nothing."""
+made it a float). Every money input answers 400 invalid_value to anything but a string, and
+changes nothing."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_a_bid_amount_that_is_not_a_string_is_400_and_places_nothing(
 
     response = post_raw(client, bid_url(english_auction), f'{{"amount": {amount}}}')
 
-    body = assert_problem(response, 400, "validation_error", with_errors=True)
+    body = assert_problem(response, 400, "invalid_value", with_errors=True)
     assert "decimal string" in body["errors"]["amount"][0]
     assert bidding_state(english_auction) == before
 
@@ -64,6 +65,6 @@ def test_auction_terms_as_json_numbers_are_400(seller_client, approved_package, 
 
     response = post_raw(seller_client, "/api/v1/auctions/", raw)
 
-    body = assert_problem(response, 400, "validation_error", with_errors=True)
+    body = assert_problem(response, 400, "invalid_value", with_errors=True)
     assert set(body["errors"]) == {field}
     assert not Auction.objects.filter(package=approved_package).exists()

@@ -246,5 +246,5 @@ def test_a_payment_amount_as_a_json_number_is_400(three_bidders, compliance_clie
 
     response = compliance_client.post(path, body, content_type="application/json")
 
-    assert_problem(response, 400, "validation_error", with_errors=True)
+    assert_problem(response, 400, "invalid_value", with_errors=True)
     assert Settlement.objects.get(pk=settlement.pk).status == "awaiting_payment"
