@@ -57,6 +57,11 @@ class Classification(models.TextChoices):
     LOSS = "loss"
 
 
+# Bounds of a package's free text (a 9 MiB description was stored and served in every list).
+DESCRIPTION_MAX_LENGTH = 10_000
+REVIEW_NOTE_MAX_LENGTH = 4_000
+
+
 class Package(models.Model):
     seller = models.ForeignKey(
         "accounts.Organization", on_delete=models.PROTECT, related_name="packages"
@@ -65,13 +70,13 @@ class Package(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = models.CharField(max_length=DESCRIPTION_MAX_LENGTH, blank=True)
     currency = models.CharField(max_length=3)
     cut_off_date = models.DateField()
     status = models.CharField(
         max_length=16, choices=PackageStatus.choices, default=PackageStatus.DRAFT
     )
-    review_note = models.TextField(blank=True)
+    review_note = models.CharField(max_length=REVIEW_NOTE_MAX_LENGTH, blank=True)
     # The import whose loans are the package's loans, and the most recent upload.
     current_tape = models.ForeignKey(
         "LoanTapeImport", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -7,7 +7,13 @@ from typing import Any
 
 from rest_framework import serializers
 
-from listings.models import Loan, LoanTapeImport, Package
+from listings.models import (
+    DESCRIPTION_MAX_LENGTH,
+    REVIEW_NOTE_MAX_LENGTH,
+    Loan,
+    LoanTapeImport,
+    Package,
+)
 from marketplace.accounts.models import Organization
 
 
@@ -65,7 +71,9 @@ class PackageSerializer(serializers.ModelSerializer[Package]):
 
 class PackageCreateSerializer(serializers.Serializer[None]):
     title = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX_LENGTH, required=False, allow_blank=True, default=""
+    )
     currency = serializers.RegexField(
         r"^[A-Z]{3}$", error_messages={"invalid": "Must be an ISO 4217 code in capitals, e.g. EUR."}
     )
@@ -74,17 +82,21 @@ class PackageCreateSerializer(serializers.Serializer[None]):
 
 class PackageUpdateSerializer(serializers.Serializer[None]):
     title = serializers.CharField(max_length=200, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX_LENGTH, required=False, allow_blank=True
+    )
     currency = serializers.RegexField(r"^[A-Z]{3}$", required=False)
     cut_off_date = serializers.DateField(input_formats=["%Y-%m-%d"], required=False)
 
 
 class PackageRejectSerializer(serializers.Serializer[None]):
-    reason = serializers.CharField(max_length=4000)
+    reason = serializers.CharField(max_length=REVIEW_NOTE_MAX_LENGTH)
 
 
 class PackageApproveSerializer(serializers.Serializer[None]):
-    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        max_length=REVIEW_NOTE_MAX_LENGTH, required=False, allow_blank=True, default=""
+    )
 
 
 class TapeUploadSerializer(serializers.Serializer[None]):

@@ -53,6 +53,10 @@ ROLES_BY_KIND: dict[str, set[str]] = {
 }
 
 
+# The bound of a compliance decision's reason (ReasonSerializer's too).
+REASON_MAX_LENGTH = 2_000
+
+
 class Organization(models.Model):
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=OrganizationKind.choices)
@@ -62,7 +66,7 @@ class Organization(models.Model):
     eligibility = models.CharField(
         max_length=16, choices=Eligibility.choices, default=Eligibility.PENDING
     )
-    eligibility_reason = models.TextField(blank=True)
+    eligibility_reason = models.CharField(max_length=REASON_MAX_LENGTH, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from marketplace.accounts.models import (
+    REASON_MAX_LENGTH,
     LicenceType,
     Organization,
     OrganizationKind,
@@ -68,7 +69,9 @@ class OrganizationCreateSerializer(serializers.Serializer[None]):
 
 
 class ReasonSerializer(serializers.Serializer[None]):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        max_length=REASON_MAX_LENGTH, required=False, allow_blank=True, default=""
+    )
 
 
 class MemberCreateSerializer(serializers.Serializer[None]):

@@ -581,3 +581,45 @@ def test_list_after_a_real_import(seller_client, make_package, seller_user, comp
     assert _titles(seller_client, "product_type=consumer_loan") == []
     assert _titles(seller_client, "min_loan_count=2") == ["Imported"]
     assert _titles(seller_client, "min_loan_count=3") == []
+
+
+@pytest.mark.parametrize("length", [10_001, 9 * 1024 * 1024])
+def test_a_description_over_10000_characters_is_400_and_stores_nothing(
+    seller_client, package_with_tape, length
+):
+    """Issue 11, item 10: a 9 MiB description was stored and then served in every list."""
+    body = {"title": "Long", "currency": "EUR", "cut_off_date": "2026-09-30"}
+    before = Package.objects.count()
+
+    created = seller_client.post(PACKAGES, {**body, "description": "x" * length}, format="json")
+    edited = seller_client.patch(
+        f"{PACKAGES}{package_with_tape.pk}/", {"description": "x" * length}, format="json"
+    )
+
+    for response in (created, edited):
+        problem = assert_problem(response, 400, "validation_error", with_errors=True)
+        assert set(problem["errors"]) == {"description"}
+    assert Package.objects.count() == before
+    package_with_tape.refresh_from_db()
+    assert len(package_with_tape.description) < 10_001
+
+
+def test_a_description_of_10000_characters_is_kept(seller_client):
+    body = {"title": "Long", "currency": "EUR", "cut_off_date": "2026-09-30"}
+
+    response = seller_client.post(PACKAGES, {**body, "description": "é" * 10_000}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert Package.objects.get(pk=response.json()["id"]).description == "é" * 10_000
+
+
+def test_compliance_reasons_are_bounded(compliance_client, pending_buyer_org):
+    response = compliance_client.post(
+        f"/api/v1/organizations/{pending_buyer_org.pk}/reject/",
+        {"reason": "x" * 2001},
+        format="json",
+    )
+
+    assert_problem(response, 400, "validation_error", with_errors=True)
+    pending_buyer_org.refresh_from_db()
+    assert pending_buyer_org.eligibility == "pending"
