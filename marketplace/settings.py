@@ -151,11 +151,16 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
+# Enforced on POST /organizations/{id}/members/ and by `manage.py bootstrap` (member_create):
+# `12345678` and a password equal to the username were accepted with the length rule alone.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": int(os.environ.get("PASSWORD_MIN_LENGTH", "8"))},
     },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"

@@ -144,10 +144,9 @@ def member_create(
     username: str,
     password: str,
     role: str,
-    check_password: bool = True,
 ) -> User:
     """Create a user in an organisation, with a role its kind allows and a password that passes
-    ``AUTH_PASSWORD_VALIDATORS`` (``check_password=False`` only for the operator's bootstrap)."""
+    ``AUTH_PASSWORD_VALIDATORS`` (the operator's bootstrap included)."""
     with transaction.atomic():
         org = Organization.objects.select_for_update().get(pk=organization_id)
         errors: dict[str, list[str]] = {}
@@ -168,7 +167,7 @@ def member_create(
         candidate = User(username=username, organization=org, role=role)
         if not password:
             errors["password"] = ["This field may not be blank."]
-        elif check_password:
+        else:
             try:
                 validate_password(password, user=candidate)
             except DjangoValidationError as exc:
@@ -236,6 +235,5 @@ def platform_bootstrap(*, username: str, password: str) -> tuple[Organization, U
             username=username,
             password=password,
             role="platform_admin",
-            check_password=False,
         )
     return org, user, True

@@ -358,8 +358,21 @@ def test_create_member_role_must_fit_the_organisation_kind(admin_client, kind, r
         ({"username": "has space", "password": "a-good-passphrase"}, "username"),
         ({"username": "fresh", "password": "a-good-passphrase", "role": "ceo"}, "role"),
         ({"password": "a-good-passphrase"}, "username"),
+        # Issue 11, item 10: these were accepted with only the length rule.
+        ({"username": "fresh", "password": "12345678"}, "password"),
+        ({"username": "freshofficer", "password": "freshofficer"}, "password"),
+        ({"username": "fresh", "password": "password123"}, "password"),
     ],
-    ids=["duplicate-username", "short-password", "bad-username", "unknown-role", "no-username"],
+    ids=[
+        "duplicate-username",
+        "short-password",
+        "bad-username",
+        "unknown-role",
+        "no-username",
+        "numeric-password",
+        "password-is-the-username",
+        "common-password",
+    ],
 )
 def test_create_member_refuses_invalid_input(admin_client, bank_org, payload, field):
     UserFactory(organization=bank_org, username="taken")

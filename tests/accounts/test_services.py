@@ -335,17 +335,21 @@ def test_member_create_refuses_bad_credentials(
     assert events_of(bank_org) == []
 
 
-def test_member_create_without_password_check_is_for_the_bootstrap_only(platform_org):
-    user = services.member_create(
-        actor=None,
-        organization_id=platform_org.pk,
-        username="root",
-        password="x",
-        role="platform_admin",
-        check_password=False,
-    )
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("root", "12345678"), ("root", "password"), ("rootadmin", "rootadmin"), ("root", "x")],
+    ids=["numeric", "common", "same-as-username", "short"],
+)
+def test_member_create_refuses_weak_passwords_even_for_the_bootstrap(
+    platform_org, username, password
+):
+    """Issue 11, item 10 (changes an earlier test, which let the bootstrap skip the check):
+    Django's validators (similarity, length, common, numeric) hold for every user."""
+    with pytest.raises(ValidationFailed) as excinfo:
+        services.platform_bootstrap(username=username, password=password)
 
-    assert user.check_password("x")
+    assert set(excinfo.value.errors) == {"password"}
+    assert not User.objects.filter(username=username).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -440,7 +444,7 @@ def test_token_revoke_deletes_the_row_and_audits(bidder_user):
 
 
 def test_platform_bootstrap_is_idempotent(db):
-    org, user, created = services.platform_bootstrap(username="root", password="pw")
+    org, user, created = services.platform_bootstrap(username="root", password="first-start-pw")
     counts = (Organization.objects.count(), User.objects.count(), AuditEvent.objects.count())
 
     again_org, again_user, again_created = services.platform_bootstrap(
@@ -463,7 +467,7 @@ def test_platform_bootstrap_is_idempotent(db):
 def test_platform_bootstrap_adds_an_admin_to_an_existing_platform_without_one(platform_org):
     OrganizationFactory(kind="bank")
 
-    org, user, created = services.platform_bootstrap(username="root", password="pw")
+    org, user, created = services.platform_bootstrap(username="root", password="first-start-pw")
 
     assert created is True
     assert org.pk == platform_org.pk
