@@ -334,3 +334,18 @@ if ENVIRONMENT == "production":
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# --- authz ---
+# Transport security in production (`manage.py check --deploy` W004, W008): HTTPS only, HSTS for
+# a year, and the scheme the TLS-terminating proxy saw taken from its X-Forwarded-Proto (the
+# proxy must set or strip that header: docs/OPERATIONS.md). On by default with
+# ENVIRONMENT=production and DEBUG off; each can be set by environment variable. Off by default
+# elsewhere, because `make run`, the demo and the benchmarks serve plain HTTP on loopback.
+_HTTPS_ONLY = ENVIRONMENT == "production" and not DEBUG
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS_ONLY)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000" if _HTTPS_ONLY else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _HTTPS_ONLY)
+if env_bool("SECURE_PROXY_SSL_HEADER", _HTTPS_ONLY):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Probes inside the private network call these over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
