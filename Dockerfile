@@ -5,8 +5,8 @@
 # (the embedded PostgreSQL/Redis of tools/ are for development only and not in the image).
 #
 # Not done here, on purpose:
-# - collectstatic / serving static files. The API needs none; /api/docs/ loads Swagger UI from
-#   its CDN. The Django admin's CSS/JS are not served in production (no extra dependency such
+# - collectstatic / serving static files. The API needs none; /api/docs/ loads Swagger UI's
+#   pinned files (drf-spectacular-sidecar) from the app itself. The Django admin's CSS/JS are not served in production (no extra dependency such
 #   as whitenoise); put a web server in front of STATIC_ROOT if the admin is needed.
 # - HEALTHCHECK. Worker and beat run from this image too and serve no HTTP; the web service's
 #   health check (/readyz) is declared in docker-compose.yml.

@@ -349,3 +349,11 @@ if env_bool("SECURE_PROXY_SSL_HEADER", _HTTPS_ONLY):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Probes inside the private network call these over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Swagger UI from drf-spectacular-sidecar (pinned in requirements.txt), served by the app itself
+# (marketplace/urls.py), never from a CDN at @latest.
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
+SPECTACULAR_SETTINGS |= {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}

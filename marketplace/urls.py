@@ -1,7 +1,11 @@
 """URL map. The only module of the core that knows the domain apps."""
 
+from pathlib import Path
+
+import drf_spectacular_sidecar
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.views.static import serve
 from drf_spectacular.renderers import (
     OpenApiJsonRenderer,
     OpenApiJsonRenderer2,
@@ -59,8 +63,18 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include(router.urls)),
 ]
 
+# Swagger UI's pinned files (drf-spectacular-sidecar, SWAGGER_UI_DIST="SIDECAR"), served here:
+# production serves no other static files (Dockerfile), and the docs must not need a CDN.
+SIDECAR_ROOT = Path(drf_spectacular_sidecar.__file__).parent / "static"
+
 urlpatterns = [
     path("api/v1/", include(api_v1)),
+    re_path(
+        r"^static/(?P<path>drf_spectacular_sidecar/.+)$",
+        serve,
+        {"document_root": SIDECAR_ROOT},
+        name="docs-assets",
+    ),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", HealthzView.as_view(), name="healthz"),
     path("readyz", ReadyzView.as_view(), name="readyz"),

@@ -44,6 +44,11 @@ class Row:
     sees: Mapping[str, frozenset[str]] | None = None  # role -> names listed (for 2xx lists)
 
     @property
+    def static(self) -> bool:
+        """Files served to anyone (its parameters are literal paths, not objects)."""
+        return self.route.startswith("/static/")
+
+    @property
     def id(self) -> str:
         where = ",".join(self.targets.values())
         return f"{self.method} {self.route}{self.query}" + (f" [{where}]" if where else "")
@@ -180,6 +185,9 @@ ROWS: list[Row] = [
     row("GET",   "/healthz",                         200, 200, 200, 200, 200, 200, 200, 200, 200),
     row("GET",   "/readyz",                          200, 200, 200, 200, 200, 200, 200, 200, 200),
     row("GET",   "/api/docs/",                       200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # Swagger UI's own files (drf-spectacular-sidecar), public like the page that loads them.
+    row("GET",   "/static/{path}",                   200, 200, 200, 200, 200, 200, 200, 200, 200,
+        path="=drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css"),
     row("GET",   "schema/",                          200, 200, 200, 200, 200, 200, 200, 200, 200),
     # A wrong password is refused whoever asks (the endpoint ignores any token).
     row("POST",  "auth/token/",                      401, 401, 401, 401, 401, 401, 401, 401, 401,
