@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions as drf
 
@@ -186,6 +187,8 @@ _DRF_CODES: list[tuple[type[Exception], ErrorCode]] = [
 
 def exception_handler(exc: Exception, context: Mapping[str, Any]) -> HttpResponse | None:
     """DRF ``EXCEPTION_HANDLER``: every handled error becomes problem+json."""
+    if isinstance(exc, RequestDataTooBig):  # raised while the parser reads the body
+        return problem(ErrorCode.PAYLOAD_TOO_LARGE, str(exc))
     if isinstance(exc, DomainError):
         return problem_response(exc.status_code, exc.code, exc.detail, exc.errors, extra=exc.extra)
     if isinstance(exc, Http404):
@@ -227,6 +230,8 @@ def handler500(request: HttpRequest) -> HttpResponse:
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):  # Django's 400 for it: a 413 by HTTP's rules
+        return problem(ErrorCode.PAYLOAD_TOO_LARGE, str(exception))
     return problem(ErrorCode.VALIDATION_ERROR, "Bad request.")
 
 
