@@ -33,7 +33,7 @@ RUN pip install -r requirements.txt
 # The project only, listed explicitly so a local .venv/, var/ (embedded database files) or .git
 # never end up in the image, nor tools/ (the embedded servers, stack runner and demo client are
 # for development; without them settings refuse to start unless both URLs are set). Files stay owned by root: the app user can read, not modify, them.
-COPY manage.py pyproject.toml ./
+COPY manage.py pyproject.toml gunicorn.conf.py ./
 COPY marketplace ./marketplace
 COPY listings ./listings
 COPY bidding ./bidding

@@ -27,6 +27,8 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_IN_FLIGHT = "idempotency_key_in_flight"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    REQUEST_LINE_TOO_LONG = "request_line_too_long"
+    HEADERS_TOO_LARGE = "headers_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     THROTTLED = "throttled"
     SERVER_ERROR = "server_error"
@@ -89,6 +91,18 @@ ERRORS: Mapping[ErrorCode, ErrorSpec] = {
         422, "This Idempotency-Key was used with a different request."
     ),
     ErrorCode.PAYLOAD_TOO_LARGE: ErrorSpec(413, "The request body is too large."),
+    ErrorCode.REQUEST_LINE_TOO_LONG: ErrorSpec(
+        414,
+        "The request line (method, path and query) is too long.",
+        "Answered by the reverse proxy before the request reaches the application "
+        "(docs/OPERATIONS.md).",
+    ),
+    ErrorCode.HEADERS_TOO_LARGE: ErrorSpec(
+        431,
+        "A request header field is too large.",
+        "Answered by the reverse proxy before the request reaches the application "
+        "(docs/OPERATIONS.md).",
+    ),
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: ErrorSpec(415, "Unsupported media type."),
     ErrorCode.THROTTLED: ErrorSpec(
         429, "Request was throttled.", "Too many requests; `Retry-After` says when to retry."
