@@ -61,8 +61,9 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Worl
 
 
 @pytest.fixture
-def call(world, settings, tmp_path):
-    settings.DATA_DIR = tmp_path
+def call(world):
+    """``call(row, role, **ids)``: the row's request as ``role`` (uploads land in the world's
+    DATA_DIR, set for the whole module)."""
 
     def request(row: Row, role: str, **ids: int) -> Any:
         client = APIClient()
