@@ -356,3 +356,5 @@ DATABASE_RETRY_AFTER_SECONDS = int(os.environ.get("DATABASE_RETRY_AFTER_SECONDS"
 DATABASES["default"]["OPTIONS"].setdefault(
     "connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT", "3"))
 )
+# The worker reconnects after a broker outage instead of dying (see marketplace/worker.py).
+CELERY_WORKER_CONSUMER = "marketplace.worker:ResilientConsumer"
