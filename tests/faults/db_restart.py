@@ -74,7 +74,7 @@ def db_restart(
 
     port = int(urlsplit(env["DATABASE_URL"]).port or 5432)
     with kit.running_stack(env, log_dir / "stack.out") as base_url:
-        scenario = kit.build_scenario(base_url, with_payment=False)
+        scenario = kit.build_scenario(with_payment=False)
         bids, probes = kit.Seen(), kit.Seen()
         stop = threading.Event()
         prober = threading.Thread(target=_probe_forever, args=(base_url, probes, stop))

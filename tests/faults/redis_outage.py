@@ -110,7 +110,7 @@ def redis_outage(
 
     port = int(urlsplit(env["REDIS_URL"]).port or 6379)
     with kit.running_stack(env, log_dir / "stack.out") as base_url:
-        scenario = kit.build_scenario(base_url)
+        scenario = kit.build_scenario()
         seen = kit.Seen()
         with kit.bidding(base_url, scenario, seen):
             time.sleep(before)
