@@ -37,12 +37,16 @@ def _during(base_url: str, scenario: kit.Scenario, down: float) -> dict:
             token=scenario.compliance_token,
             body={"amount": str(settlement.balance_due), "reference": f"OUTAGE-{settlement.pk}"},
         )[0]
+    # The login throttle counts in the Django cache, which is Redis.
+    login = kit.call(
+        "POST", f"{base_url}/api/v1/auth/token/", body={"username": "nobody", "password": "x"}
+    )[0]
     probes = []
     start = time.monotonic()
     while time.monotonic() - start < down:
         probes.append(kit.probe(base_url))
         time.sleep(1)
-    return {"payment_status": payment, "probes": probes}
+    return {"payment_status": payment, "login_status": login, "probes": probes}
 
 
 def _settle_after(
@@ -134,6 +138,7 @@ def redis_outage(
             if during["probes"]
             else None,
             "payment_during_outage": during["payment_status"],
+            "failed_login_during_outage": during["login_status"],
             "readyz_ok_after_return_s": None if ready_after is None else round(ready_after, 1),
         }
         report.update(_settle_after(scenario, log_dir, (wall_down, wall_up), t_up, settle_timeout))
