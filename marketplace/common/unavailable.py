@@ -1,5 +1,5 @@
 """Non-DRF views (admin, probes, anything Django serves itself) answer 503 problem+json with
-``Retry-After`` when the database is unreachable, as DRF views do through the exception
+``Retry-After`` when the database (or Redis) is unreachable, as DRF views do through the exception
 handler; errors raised by middleware reach ``errors.handler500``, which does the same."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from marketplace.common.errors import DATABASE_UNAVAILABLE_ERRORS, database_unavailable
+from marketplace.common.errors import UNAVAILABLE_ERRORS, service_unavailable
 
 
 class DatabaseUnavailableMiddleware:
@@ -19,6 +19,6 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, DATABASE_UNAVAILABLE_ERRORS):
-            return database_unavailable(request, exception)
+        if isinstance(exception, UNAVAILABLE_ERRORS):
+            return service_unavailable(request, exception)
         return None

@@ -124,6 +124,7 @@ def _report(
         "bids_during_outage": dict(bids.between(t_down, t_up)),
         "readyz_during_outage": dict(probes.between(t_down, t_up)),
         "codes_of_503s": _unavailable_answers(bids),
+        "slowest_503_bid_s": bids.slowest(503),
         "first_bid_accepted_after_return_s": _first_after(bids, t_up, 201),
         "readyz_ok_after_return_s": _first_after(probes, t_up, 200),
         "bids_refused_after_recovery": sum(

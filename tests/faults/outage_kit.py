@@ -205,11 +205,18 @@ class Seen:
     """What the clients saw: (monotonic time, status, code) per request."""
 
     answers: list[tuple[float, int, str]] = field(default_factory=list)
+    seconds: dict[int, list[float]] = field(default_factory=dict)  # response times by status
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, status: int, body: dict) -> None:
+    def add(self, status: int, body: dict, took: float = 0.0) -> None:
         with self.lock:
             self.answers.append((time.monotonic(), status, str(body.get("code", ""))))
+            self.seconds.setdefault(status, []).append(took)
+
+    def slowest(self, status: int) -> float | None:
+        """The longest time an answer of ``status`` took, in seconds."""
+        times = self.seconds.get(status)
+        return round(max(times), 3) if times else None
 
     def between(self, start: float, end: float) -> Counter[int]:
         return Counter(s for t, s, _ in self.answers if start <= t <= end)
@@ -222,13 +229,14 @@ def bid_forever(
     turn = 0
     while not stop.is_set():
         amount = live.price + INCREMENT
+        started = time.monotonic()
         status, body, _ = call(
             "POST",
             f"{base_url}/api/v1/auctions/{live.auction_id}/bids/",
             token=live.tokens[turn % 2],
             body={"amount": str(amount)},
         )
-        seen.add(status, body)
+        seen.add(status, body, time.monotonic() - started)
         if status == 201:
             live.price = amount
             turn += 1

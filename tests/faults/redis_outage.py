@@ -131,6 +131,7 @@ def redis_outage(
         report = {
             "outage_seconds": round(t_up - t_down, 1),
             "bids_during_outage": dict(seen.between(t_down, t_up)),
+            "slowest_accepted_bid_s": seen.slowest(201),
             "bids_before_and_after": dict(seen.between(0, t_down) + seen.between(t_up, 1e12)),
             "readyz_during_outage": dict(kit.Counter(p["readyz"] for p in during["probes"])),
             "healthz_during_outage": dict(kit.Counter(p["healthz"] for p in during["probes"])),

@@ -49,6 +49,7 @@ def test_bids_are_accepted_while_redis_is_down_and_every_effect_runs_once_after(
     assert "Connection" in report["readyz_broker_check"], report
     assert set(report["healthz_during_outage"]) == {200}, report
     assert report["payment_during_outage"] == 200, report
+    assert report["failed_login_during_outage"] == 503, report  # the throttle's cache is Redis
     assert report["ok"], report
     assert report["messages_sent"] == report["messages_enqueued_while_down"] > 1, report
     assert report["due_messages_run_exactly_once"] == report["due_messages"], report
