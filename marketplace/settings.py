@@ -357,3 +357,32 @@ SPECTACULAR_SETTINGS |= {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- outage (broker and database outages) ---
+# Celery messages are outbox rows written in the caller's transaction (marketplace/outbox):
+# published after commit when the broker answers, else by the relay, which beat runs every
+# OUTBOX_RELAY_SECONDS on the default (time-critical) queue once Redis is back.
+INSTALLED_APPS.append("marketplace.outbox")
+OUTBOX_RELAY_SECONDS = float(os.environ.get("OUTBOX_RELAY_SECONDS", "1"))
+# After a failed publish, kicks skip the broker for this long (the relay retries).
+OUTBOX_BROKER_BACKOFF_SECONDS = float(os.environ.get("OUTBOX_BROKER_BACKOFF_SECONDS", "1"))
+OUTBOX_KEEP_SENT_HOURS = int(os.environ.get("OUTBOX_KEEP_SENT_HOURS", "24"))
+CELERY_BEAT_SCHEDULE["outbox-relay"] = {
+    "task": "outbox.relay",
+    "schedule": OUTBOX_RELAY_SECONDS,
+    # A relay message older than a few seconds is superseded by the next one.
+    "options": {"expires": max(5.0, 5 * OUTBOX_RELAY_SECONDS)},
+}
+CELERY_BEAT_SCHEDULE["purge-sent-outbox"] = {"task": "outbox.purge", "schedule": 3600.0}
+# The database unreachable (restart, failover): 503 problem+json with Retry-After, never a 500,
+# for DRF views (the exception handler) and every other view (this middleware). Persistent
+# connections are health-checked before reuse (conn_health_checks above), so workers recover
+# on the first request after the database returns.
+MIDDLEWARE.insert(0, "marketplace.common.unavailable.DatabaseUnavailableMiddleware")
+DATABASE_RETRY_AFTER_SECONDS = int(os.environ.get("DATABASE_RETRY_AFTER_SECONDS", "5"))
+# Fail fast when the database host does not answer (a refused connection fails at once anyway).
+DATABASES["default"]["OPTIONS"].setdefault(
+    "connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT", "3"))
+)
+# The worker reconnects after a broker outage instead of dying (see marketplace/worker.py).
+CELERY_WORKER_CONSUMER = "marketplace.worker:ResilientConsumer"

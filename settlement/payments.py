@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from marketplace.common.errors import InvalidValue, NotFound, ValidationFailed
 from marketplace.common.money import to_money
 from marketplace.common.transitions import transition_apply
 from marketplace.ledger import movements
+from marketplace.outbox import services as outbox
 from settlement.codes import AuditAction
 from settlement.errors import AmountMismatch
 from settlement.models import REFERENCE_MAX_LENGTH, SETTLEMENT_TRANSITIONS, Settlement
@@ -102,9 +102,6 @@ def settlement_confirm_payment(
 
 
 def transfer_enqueue(settlement_id: int) -> None:
-    """Send the transfer task after commit (a lost message is re-found by the transfer sweep)."""
-
-    def send() -> None:
-        current_app.send_task(TRANSFER_TASK, args=[settlement_id])
-
-    transaction.on_commit(send)
+    """Enqueue the transfer task in the caller's transaction (an outbox row, published after
+    commit or by the relay once the broker is back; the transfer sweep is the last resort)."""
+    outbox.enqueue(TRANSFER_TASK, settlement_id)

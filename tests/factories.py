@@ -43,6 +43,7 @@ from marketplace.common.models import IdempotencyKey
 from marketplace.ledger import movements
 from marketplace.ledger.models import Account, AccountKind, Entry
 from marketplace.ledger.services import account_for
+from marketplace.outbox.models import OutboxMessage
 from settlement.models import Settlement, SettlementStatus, Transfer
 from settlement.payments import settlement_confirm_payment
 from settlement.tasks import close_and_settle
@@ -499,3 +500,17 @@ class IdempotencyKeyFactory(factory.django.DjangoModelFactory):
     response_content_type = "application/json"
     response_headers = factory.LazyFunction(lambda: {"Location": "/api/v1/packages/1/"})
     response_body = b'{"id": 1}'
+
+
+# --------------------------------------------------------------------------- task outbox
+
+
+class OutboxMessageFactory(factory.django.DjangoModelFactory):
+    """A message waiting in the task outbox (``marketplace.outbox.services.enqueue`` writes
+    these inside a transaction; a plain insert is the same row)."""
+
+    class Meta:
+        model = OutboxMessage
+
+    task = "settlement.auction_close"
+    args = factory.Sequence(lambda n: [n + 1])

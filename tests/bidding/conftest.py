@@ -18,7 +18,6 @@ import pytest
 from django.utils import timezone
 
 from bidding.models import Auction, Bid, Registration
-from bidding.services import schedule
 from bidding.services.auctions import AuctionTerms, auction_create
 from bidding.services.registrations import (
     registration_confirm_deposit,
@@ -26,6 +25,7 @@ from bidding.services.registrations import (
 )
 from listings.models import Package
 from marketplace.audit.models import AuditEvent
+from marketplace.outbox import relay as outbox_relay
 from tests.conftest import client_for
 from tests.factories import make_bidder
 from tests.support import assert_problem, end_auction, make_package
@@ -190,5 +190,6 @@ def sent_tasks(monkeypatch):
         def send_task(self, name, args=None, eta=None, **kwargs):
             sent.append((name, list(args or []), eta))
 
-    monkeypatch.setattr(schedule, "current_app", Recorder())
+    # They leave through the task outbox's publisher (the on-commit kick or the relay).
+    monkeypatch.setattr(outbox_relay, "current_app", Recorder())
     return sent

@@ -18,6 +18,7 @@ from listings.models import Loan, LoanTapeImport, Package, PackageStatus
 from listings.tape.hashing import borrower_hash
 from listings.tape_generator import HEADER
 from listings.tasks import loan_tape_import
+from marketplace.outbox import relay as outbox_relay
 from tests.listings.conftest import (
     audit_actions,
     audit_events,
@@ -133,7 +134,13 @@ def test_upload_enqueues_the_import_after_commit(
     seller_client, package, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr(loan_tape_import, "delay", lambda import_id: queued.append(import_id))
+
+    class Publisher:  # the task outbox's publisher: what leaves for the broker after commit
+        def send_task(self, name, args=None, **kwargs):
+            if name == loan_tape_import.name:
+                queued.append(*args)
+
+    monkeypatch.setattr(outbox_relay, "current_app", Publisher())
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = upload(seller_client, package.pk, tape_csv(loan_rows(2)))

@@ -22,7 +22,7 @@ from bidding.models import Auction, Registration
 from listings import services as listing_services
 from listings.models import Package
 from marketplace.accounts.models import User
-from settlement import payments
+from marketplace.outbox import relay as outbox_relay
 from settlement.models import Settlement
 from settlement.tasks import close_and_settle
 from tests.factories import (
@@ -103,7 +103,8 @@ def sent_tasks(monkeypatch):
         def send_task(self, name, args=None, **kwargs):
             sent.append((name, list(args or [])))
 
-    monkeypatch.setattr(payments, "current_app", Recorder())
+    # They leave through the task outbox's publisher (the on-commit kick or the relay).
+    monkeypatch.setattr(outbox_relay, "current_app", Recorder())
     return sent
 
 
