@@ -329,3 +329,8 @@ if ENVIRONMENT == "production":
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# --- market --- (issue 13: deal facts, price index, valuation, risk signals; docs/MARKET.md)
+INSTALLED_APPS += ["market"]
+# Below this many deals (or three distinct sellers) a valuation answers 409 insufficient_data.
+MARKET_VALUATION_MIN_DEALS = int(os.environ.get("MARKET_VALUATION_MIN_DEALS", "30"))

@@ -36,6 +36,8 @@ from bidding.services.registrations import (
 )
 from listings import services as listing_services
 from listings.models import DataRoomGrant, Loan, LoanTapeImport, Package
+from market.models import Deal
+from market.synthetic import synthetic_deal
 from marketplace.accounts.models import Organization, User
 from marketplace.audit.models import AuditEvent
 from marketplace.audit.services import record_atomic
@@ -499,3 +501,29 @@ class IdempotencyKeyFactory(factory.django.DjangoModelFactory):
     response_content_type = "application/json"
     response_headers = factory.LazyFunction(lambda: {"Location": "/api/v1/packages/1/"})
     response_body = b'{"id": 1}'
+
+
+# --------------------------------------------------------------------------- market
+
+
+class DealFactory(factory.django.DjangoModelFactory):
+    """A synthetic deal (``market.synthetic``) of a new bank, completed ``days_ago`` days ago;
+    a real deal comes from completing a settlement (``TransferFactory``)."""
+
+    class Meta:
+        model = Deal
+
+    seller = factory.SubFactory(OrganizationFactory, kind="bank")
+    days_ago = 30  # not a field
+    seed = factory.Sequence(lambda n: n)  # not a field
+
+    @classmethod
+    def _create(cls, model_class, *, seller, days_ago, seed, **fields) -> Deal:
+        import random
+
+        completed_at = timezone.now() - dt.timedelta(days=days_ago)
+        deal = synthetic_deal(random.Random(seed), seller, completed_at)
+        for name, value in fields.items():
+            setattr(deal, name, value)
+        deal.save()
+        return deal

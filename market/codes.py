@@ -1,0 +1,15 @@
+"""The problem+json codes market data raises, declared once (API.md, "Market data")."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+class AuditAction(StrEnum):
+    """Recorded in the settlement's stream when a completed sale becomes a deal fact."""
+
+    DEAL_RECORDED = "market.deal_recorded"

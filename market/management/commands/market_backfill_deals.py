@@ -1,0 +1,33 @@
+"""Record the deal facts of completed settlements that have none (sales completed before the
+market app existed). Idempotent: each settlement is locked and recorded at most once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from market.deals import deal_record
+from market.models import Deal
+from settlement.models import Settlement, SettlementStatus
+
+
+class Command(BaseCommand):
+    help = "Record a deal for every completed settlement that has none."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        recorded = 0
+        done = Deal.objects.filter(settlement__isnull=False).values("settlement_id")
+        pending = (
+            Settlement.objects.filter(status=SettlementStatus.COMPLETED)
+            .exclude(pk__in=done)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for settlement_id in list(pending):
+            with transaction.atomic():
+                settlement = Settlement.objects.select_for_update().get(pk=settlement_id)
+                if deal_record(settlement=settlement) is not None:
+                    recorded += 1
+        self.stdout.write(f"deals recorded: {recorded}")
