@@ -26,7 +26,7 @@ from market import model
 from market.codes import ErrorCode
 from market.deals import package_shares
 from market.index import MIN_CELL_SELLERS
-from market.segments import feature_vector
+from market.segments import FEATURES, feature_vector
 from marketplace.common.errors import DomainError
 from marketplace.common.money import CENT
 
@@ -83,16 +83,22 @@ def _version() -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+# The features straight out of the JSON, as floats, by PostgreSQL (fixed names, no input).
+_FEATURE_SQL = ", ".join(
+    f"COALESCE((shares -> 'dpd_product' ->> '{name}')::float8, 0)" for name in FEATURES
+)
+
+
 def _load() -> History:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, seller_id, COALESCE(package_id, 0), quarter, loan_count,"
-            " price_to_balance, shares -> 'dpd_product' FROM market_deal ORDER BY id"
+            "SELECT id, seller_id, COALESCE(package_id, 0), quarter, loan_count,"  # noqa: S608
+            f" price_to_balance::float8, {_FEATURE_SQL} FROM market_deal ORDER BY id"
         )
         rows = cursor.fetchall()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
-    x = np.array([feature_vector(r[6] or {}) for r in rows], dtype=np.float64).reshape(-1, 18)
-    y = np.array([float(r[5]) for r in rows], dtype=np.float64)
+    x = np.array([r[6:] for r in rows], dtype=np.float64).reshape(-1, len(FEATURES))
+    y = np.array([r[5] for r in rows], dtype=np.float64)
     loaded = History(
         version=(len(rows), int(ids.max()) if len(rows) else 0),
         ids=ids,
