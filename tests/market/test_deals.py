@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db import transaction
 
 from bidding.models import Registration
+from listings.models import Package
 from market.deals import deal_record
 from market.models import Deal
 from market.segments import FEATURES, quarter_of
@@ -92,3 +93,12 @@ def test_backfill_records_completed_sales_without_a_deal(tape_storage):
     call_command("market_backfill_deals")
 
     assert Deal.objects.filter(settlement_id=transfer.settlement_id).count() == 1
+
+
+def test_backfill_gives_older_packages_their_risk_signals(package_with_tape):
+    Package.objects.filter(pk=package_with_tape.pk).update(risk={})
+
+    call_command("market_backfill_deals")
+
+    package_with_tape.refresh_from_db()
+    assert set(package_with_tape.risk) >= {"flags", "concentration", "data_quality"}
