@@ -13,3 +13,5 @@ class AuditAction(StrEnum):
     """Recorded in the settlement's stream when a completed sale becomes a deal fact."""
 
     DEAL_RECORDED = "market.deal_recorded"
+    # seed_market_history wrote (or replaced) the synthetic history, in the market stream.
+    HISTORY_SEEDED = "market.history_seeded"

@@ -55,10 +55,12 @@ def synthetic_sellers(count: int = 6) -> list[Organization]:
     ]
 
 
-def _mix(rng: random.Random, keys: Sequence[str], concentration: float) -> dict[str, float]:
-    """Random shares of ``keys``, one of them dominant."""
+def _mix(
+    rng: random.Random, keys: Sequence[str], concentration: float, dominance: float = 3.0
+) -> dict[str, float]:
+    """Random shares of ``keys``, one of them dominant (up to ``dominance`` times the rest)."""
     weights = [rng.gammavariate(concentration, 1.0) for _ in keys]
-    weights[rng.randrange(len(keys))] += rng.uniform(0.5, 3.0) * sum(weights)
+    weights[rng.randrange(len(keys))] += rng.uniform(0.5, dominance) * sum(weights)
     total = sum(weights)
     return {key: w / total for key, w in zip(keys, weights, strict=True)}
 
@@ -67,7 +69,7 @@ def synthetic_deal(
     rng: random.Random, seller: Organization, completed_at: dt.datetime, noise: float = 0.12
 ) -> Deal:
     """One unsaved synthetic deal."""
-    dpd = _mix(rng, DPD_BUCKETS, 0.6)
+    dpd = _mix(rng, DPD_BUCKETS, 0.6, dominance=9.0)  # tapes are cut by time overdue
     products = _mix(rng, PRODUCTS, 0.8)
     cross = {f"{d}|{p}": dpd[d] * products[p] for d in DPD_BUCKETS for p in PRODUCTS}
     ratio = sum(s * true_price(cell) for cell, s in cross.items()) * rng.lognormvariate(0, noise)

@@ -61,46 +61,59 @@ RULES = (
     Rule("dpd_inconsistent_with_dates", "dpd_inconsistent_with_dates", _fixed("0"), "high"),
 )
 
+# One scan of the tape's loans, hashed two ways at once (GROUPING SETS): by borrower for the
+# top ten, by balance for the most repeated one; the per-loan counts ride on the balance groups
+# (each loan is in exactly one of them).
 _SIGNALS = f"""
-    SELECT
-        (SELECT COALESCE(sum(total), 0) FROM (
-            SELECT sum(balance) AS total FROM listings_loan WHERE tape_import_id = %(tape)s
-            GROUP BY borrower_hash ORDER BY total DESC LIMIT 10) top),
-        (SELECT COALESCE(max(n), 0) FROM (
-            SELECT count(*) AS n FROM listings_loan WHERE tape_import_id = %(tape)s
-            GROUP BY balance) repeats),
-        COALESCE(sum(balance) FILTER (WHERE days_past_due > {FIVE_YEARS_DAYS}), 0),
-        count(*) FILTER (WHERE borrower_age IN (18, 100) OR length(loan_id) >= {TEXT_LIMIT}
-                         OR length(region) >= {TEXT_LIMIT}),
-        count(*) FILTER (WHERE days_past_due > %(cut_off)s::date - origination_date),
-        (SELECT count(DISTINCT l.borrower_hash) FROM listings_loan l
-         WHERE l.tape_import_id = %(tape)s AND l.borrower_hash IN (
-            SELECT o.borrower_hash FROM listings_loan o
-            JOIN listings_package p ON o.tape_import_id = p.current_tape_id
-            WHERE p.seller_id = %(seller)s AND p.id <> %(package)s AND p.status = ANY(%(listed)s)))
-    FROM listings_loan WHERE tape_import_id = %(tape)s
+    WITH g AS MATERIALIZED (
+        SELECT GROUPING(borrower_hash, balance) AS side, sum(balance) AS total, count(*) AS n,
+               sum(balance) FILTER (WHERE days_past_due > {FIVE_YEARS_DAYS}) AS over_five,
+               count(*) FILTER (WHERE borrower_age IN (18, 100)
+                                OR length(loan_id) >= {TEXT_LIMIT}
+                                OR length(region) >= {TEXT_LIMIT}) AS at_limits,
+               count(*) FILTER (WHERE days_past_due > %(cut_off)s::date - origination_date)
+                   AS inconsistent
+        FROM listings_loan WHERE tape_import_id = %(tape)s
+        GROUP BY GROUPING SETS ((borrower_hash), (balance))
+    )
+    SELECT (SELECT COALESCE(sum(total), 0) FROM (
+                SELECT total FROM g WHERE side = 1 ORDER BY total DESC LIMIT 10) top),
+           COALESCE(max(n), 0), COALESCE(sum(over_five), 0),
+           COALESCE(sum(at_limits), 0)::bigint, COALESCE(sum(inconsistent), 0)::bigint
+    FROM g WHERE side = 2
 """  # noqa: S608  (fixed SQL fragments, values as parameters)
+
+# Borrowers of this tape who also hold loans in the seller's other listed packages; run only
+# when there are such packages (otherwise 0, without scanning the tape again).
+_SHARED = """
+    SELECT count(DISTINCT l.borrower_hash) FROM listings_loan l
+    WHERE l.tape_import_id = %(tape)s AND l.borrower_hash IN (
+        SELECT o.borrower_hash FROM listings_loan o WHERE o.tape_import_id = ANY(%(others)s))
+"""
 
 
 def package_compute_risk(*, package: Package, tape: LoanTapeImport) -> None:
     """Fill ``package.risk`` from its fresh disclosure and one statement over the tape (no
     save). Runs in the import transaction, after ``package_compute_disclosure``."""
+    others = list(
+        Package.objects.filter(seller_id=package.seller_id, status__in=LISTED)
+        .exclude(pk=package.pk)
+        .exclude(current_tape__isnull=True)
+        .values_list("current_tape_id", flat=True)
+    )
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # the tape's rows through its index
-        cursor.execute(
-            _SIGNALS,
-            {
-                "tape": tape.pk,
-                "cut_off": package.cut_off_date,
-                "seller": package.seller_id,
-                "package": package.pk,
-                "listed": list(LISTED),
-            },
-        )
+        cursor.execute("SET LOCAL enable_sort = off")  # hash both groupings in one pass
+        cursor.execute(_SIGNALS, {"tape": tape.pk, "cut_off": package.cut_off_date})
         row = cursor.fetchone()
+        shared = 0
+        if others:
+            cursor.execute(_SHARED, {"tape": tape.pk, "others": others})
+            shared = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL enable_sort = on")
         cursor.execute("SET LOCAL enable_seqscan = on")
     assert row is not None
-    package.risk = risk_report(package, row)
+    package.risk = risk_report(package, (*row, shared))
 
 
 def risk_report(package: Package, row: tuple[Any, ...]) -> dict[str, Any]:
