@@ -67,7 +67,7 @@ class PriceIndexView(APIView):
             errors["format"] = ["json or csv"]
         if query is None or errors:
             raise ValidationFailed("Invalid price index parameters.", errors=errors)
-        rows = index.price_index(query)
+        rows = index.price_index_cached(query)
         if fmt == "csv":
             header = [*query.group_by, "suppressed", *index.FIGURES]
             return streaming_csv_response(

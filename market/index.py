@@ -8,17 +8,20 @@ one seller's sales) can be read back out of it (docs/MARKET.md).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
 
 from listings.models import ProductType
 from listings.tape.disclosure import DPD_BUCKETS
 from market.segments import SHARE_PLACES
+from market.versions import deals_version
 
 MIN_CELL_DEALS = 3
 MIN_CELL_SELLERS = 3
@@ -40,6 +43,7 @@ FIGURES = (
     "median_price_to_balance",
     "price_to_principal",
 )
+CACHE_SECONDS = 3600
 QUARTER_RE = re.compile(r"^[0-9]{4}Q[1-4]$")
 CENTS = Decimal("0.01")
 
@@ -104,6 +108,17 @@ def _sql(query: IndexQuery) -> tuple[str, list[Any]]:
         GROUP BY {keys}
     """  # noqa: S608  (column names from GROUP_COLUMNS, values as parameters)
     return sql, args
+
+
+def price_index_cached(query: IndexQuery) -> list[dict[str, Any]]:
+    """``price_index``, kept in the shared cache until the deals change (``deals_version``):
+    the index is read far more often than a sale completes."""
+    key = "market:index:" + hashlib.sha256(repr((deals_version(), query)).encode()).hexdigest()
+    rows: list[dict[str, Any]] | None = cache.get(key)
+    if rows is None:
+        rows = price_index(query)
+        cache.set(key, rows, timeout=CACHE_SECONDS)
+    return rows
 
 
 def price_index(query: IndexQuery) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Indicative valuation of a package from the deal history (``market.model``), cached.
 
 The history (every deal's features and price share) and the model fitted on it are kept in
-the process and refitted only when the deals change (their count or latest id), so a request
+the process and refitted only when the deals change (``market.versions``), so a request
 costs one small query, one matrix product and one similarity scan. A package that is itself a
 deal (sold) is valued by a model fitted without its own deal, and never lists itself as a
 comparable.
@@ -27,6 +27,7 @@ from market.codes import ErrorCode
 from market.deals import package_shares
 from market.index import MIN_CELL_SELLERS
 from market.segments import FEATURES, feature_vector
+from market.versions import deals_version
 from marketplace.common.errors import DomainError
 from marketplace.common.money import CENT
 
@@ -42,7 +43,7 @@ class InsufficientData(DomainError):
 
 @dataclass(frozen=True)
 class History:
-    version: tuple[int, int]  # (deal count, latest deal id)
+    version: tuple[int, int]  # market.versions.deals_version() when loaded
     ids: NDArray[np.int64]
     sellers: NDArray[np.int64]
     packages: NDArray[np.int64]  # 0 for a synthetic deal
@@ -65,22 +66,14 @@ _lock = threading.Lock()
 def history() -> History:
     """The deal history and its fitted model; reloaded and refitted only when deals changed."""
     global _cache
-    version = _version()
+    version = deals_version()
     cached = _cache
     if cached is not None and cached.version == version:
         return cached
     with _lock:
         if _cache is None or _cache.version != version:
-            _cache = _load()
+            _cache = _load(version)
         return _cache
-
-
-def _version() -> tuple[int, int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*), COALESCE(max(id), 0) FROM market_deal")
-        row = cursor.fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
 
 
 # The features straight out of the JSON, as floats, by PostgreSQL (fixed names, no input).
@@ -89,7 +82,7 @@ _FEATURE_SQL = ", ".join(
 )
 
 
-def _load() -> History:
+def _load(version: tuple[int, int]) -> History:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id, seller_id, COALESCE(package_id, 0), quarter, loan_count,"  # noqa: S608
@@ -100,7 +93,7 @@ def _load() -> History:
     x = np.array([r[6:] for r in rows], dtype=np.float64).reshape(-1, len(FEATURES))
     y = np.array([r[5] for r in rows], dtype=np.float64)
     loaded = History(
-        version=(len(rows), int(ids.max()) if len(rows) else 0),
+        version=version,
         ids=ids,
         sellers=np.array([r[1] for r in rows], dtype=np.int64),
         packages=np.array([r[2] for r in rows], dtype=np.int64),

@@ -61,26 +61,22 @@ RULES = (
     Rule("dpd_inconsistent_with_dates", "dpd_inconsistent_with_dates", _fixed("0"), "high"),
 )
 
-# One scan of the tape's loans, hashed two ways at once (GROUPING SETS): by borrower for the
-# top ten, by balance for the most repeated one; the per-loan counts ride on the balance groups
-# (each loan is in exactly one of them).
+# Three index scans of the tape's rows: by borrower (hashed, top ten by a bounded sort), by
+# balance (hashed, the most repeated), and the per-loan counts. Measured against folding them
+# into one GROUPING SETS scan, which was slower (docs/BENCHMARKS.md, "Market data").
 _SIGNALS = f"""
-    WITH g AS MATERIALIZED (
-        SELECT GROUPING(borrower_hash, balance) AS side, sum(balance) AS total, count(*) AS n,
-               sum(balance) FILTER (WHERE days_past_due > {FIVE_YEARS_DAYS}) AS over_five,
-               count(*) FILTER (WHERE borrower_age IN (18, 100)
-                                OR length(loan_id) >= {TEXT_LIMIT}
-                                OR length(region) >= {TEXT_LIMIT}) AS at_limits,
-               count(*) FILTER (WHERE days_past_due > %(cut_off)s::date - origination_date)
-                   AS inconsistent
-        FROM listings_loan WHERE tape_import_id = %(tape)s
-        GROUP BY GROUPING SETS ((borrower_hash), (balance))
-    )
-    SELECT (SELECT COALESCE(sum(total), 0) FROM (
-                SELECT total FROM g WHERE side = 1 ORDER BY total DESC LIMIT 10) top),
-           COALESCE(max(n), 0), COALESCE(sum(over_five), 0),
-           COALESCE(sum(at_limits), 0)::bigint, COALESCE(sum(inconsistent), 0)::bigint
-    FROM g WHERE side = 2
+    SELECT
+        (SELECT COALESCE(sum(total), 0) FROM (
+            SELECT sum(balance) AS total FROM listings_loan WHERE tape_import_id = %(tape)s
+            GROUP BY borrower_hash ORDER BY total DESC LIMIT 10) top),
+        (SELECT COALESCE(max(n), 0) FROM (
+            SELECT count(*) AS n FROM listings_loan WHERE tape_import_id = %(tape)s
+            GROUP BY balance) repeats),
+        COALESCE(sum(balance) FILTER (WHERE days_past_due > {FIVE_YEARS_DAYS}), 0),
+        count(*) FILTER (WHERE borrower_age IN (18, 100) OR length(loan_id) >= {TEXT_LIMIT}
+                         OR length(region) >= {TEXT_LIMIT}),
+        count(*) FILTER (WHERE days_past_due > %(cut_off)s::date - origination_date)
+    FROM listings_loan WHERE tape_import_id = %(tape)s
 """  # noqa: S608  (fixed SQL fragments, values as parameters)
 
 # Borrowers of this tape who also hold loans in the seller's other listed packages; run only
@@ -103,7 +99,7 @@ def package_compute_risk(*, package: Package, tape: LoanTapeImport) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # the tape's rows through its index
-        cursor.execute("SET LOCAL enable_sort = off")  # hash both groupings in one pass
+        cursor.execute("SET LOCAL enable_sort = off")  # hash the groupings, never sort them
         cursor.execute(_SIGNALS, {"tape": tape.pk, "cut_off": package.cut_off_date})
         row = cursor.fetchone()
         shared = 0

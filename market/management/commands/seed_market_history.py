@@ -17,6 +17,7 @@ from django.utils import timezone
 from market.codes import AuditAction
 from market.models import Deal
 from market.synthetic import synthetic_history, synthetic_sellers
+from market.versions import deals_changed
 from marketplace.audit.services import record
 from marketplace.common.locks import advisory_xact_lock
 
@@ -36,6 +37,7 @@ class Command(BaseCommand):
             synthetic = Deal.objects.filter(synthetic=True)
             if options["reset"]:
                 synthetic.delete()
+                deals_changed()
             elif synthetic.exists():
                 self.stdout.write(f"synthetic market history present: {synthetic.count()} deals")
                 return
