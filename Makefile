@@ -27,6 +27,7 @@ install: $(STAMP)
 # (60 s by default) so that the default happens within the demo.
 demo: install
 	$(EMBED) sh -c '$(PY) manage.py migrate --noinput >/dev/null && $(PY) manage.py seed_demo && \
+		$(PY) manage.py seed_market_history && \
 		SETTLEMENT_DEFAULT_SWEEP_SECONDS=5 \
 		$(PY) -m tools.stack run --port auto --then "$(PY) -m tools.demo run"'
 
