@@ -55,16 +55,10 @@ def bench_deals(count: int) -> int:
     from django.utils import timezone
 
     from market.models import Deal
-    from market.synthetic import synthetic_history
+    from market.synthetic import synthetic_history, synthetic_sellers
     from market.versions import deals_changed
-    from marketplace.accounts.models import Organization
 
-    sellers = [
-        Organization.objects.get_or_create(
-            name=f"{SELLER_PREFIX} {n}", defaults={"kind": "bank", "eligibility": "approved"}
-        )[0]
-        for n in range(1, 9)
-    ]
+    sellers = synthetic_sellers(8, prefix=SELLER_PREFIX)
     mine = Deal.objects.filter(synthetic=True, seller__name__startswith=SELLER_PREFIX)
     if mine.count() == count:
         return 0

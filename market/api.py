@@ -88,7 +88,7 @@ def valuation_allowed(user: User, package: Package) -> bool:
     if is_platform(user) or package.seller_id == user.organization_id:
         return True
     org = user.organization
-    if org is None or org.kind != OrganizationKind.BUYER or org.eligibility != "approved":
+    if org is None or org.kind != OrganizationKind.BUYER or org.eligibility != Eligibility.APPROVED:
         return False
     return (
         Registration.objects.filter(auction__package_id=package.pk, buyer_id=org.pk)

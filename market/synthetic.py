@@ -19,6 +19,7 @@ from listings.tape.disclosure import DPD_BUCKETS
 from market.models import Deal
 from market.segments import PRODUCTS, dpd_bucket_of, largest, quarter_of, share
 from marketplace.accounts.models import Organization, OrganizationKind
+from marketplace.accounts.services import organization_create
 from marketplace.common.money import CENT
 
 SYNTHETIC_PREFIX = "Synthetic"
@@ -44,15 +45,20 @@ def true_price(cell: str) -> float:
     return DPD_PRICE[dpd] * PRODUCT_FACTOR[product]
 
 
-def synthetic_sellers(count: int = 6) -> list[Organization]:
-    """Banks named "Synthetic Bank N", created once."""
-    return [
-        Organization.objects.get_or_create(
-            name=f"{SYNTHETIC_PREFIX} Bank {n}",
-            defaults={"kind": OrganizationKind.BANK, "eligibility": "approved"},
-        )[0]
-        for n in range(1, count + 1)
-    ]
+def synthetic_sellers(
+    count: int = 6, *, prefix: str = f"{SYNTHETIC_PREFIX} Bank"
+) -> list[Organization]:
+    """Banks named "<prefix> N" (prefix starting with "Synthetic"), created once, through the
+    accounts service (audited)."""
+    assert prefix.startswith(SYNTHETIC_PREFIX)
+    sellers = []
+    for n in range(1, count + 1):
+        name = f"{prefix} {n}"
+        org = Organization.objects.filter(name=name).first()
+        sellers.append(
+            org or organization_create(actor=None, name=name, kind=OrganizationKind.BANK)
+        )
+    return sellers
 
 
 def _mix(
