@@ -12,7 +12,7 @@ EMBED := $(PY) -m tools.embedded run --
 MYPY := DATABASE_URL=postgres://typecheck@127.0.0.1:9/typecheck REDIS_URL=redis://127.0.0.1:9/0 \
 	MARKETPLACE_QUIET=1 $(PY) -m mypy
 
-.PHONY: install demo test lint typecheck docs run migrate seed services-up services-down bench-import bench-bids bench-transfer clean
+.PHONY: install demo test lint typecheck docs run migrate seed services-up services-down bench-import bench-bids bench-transfer clean bench-market
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,7 @@ install: $(STAMP)
 # (60 s by default) so that the default happens within the demo.
 demo: install
 	$(EMBED) sh -c '$(PY) manage.py migrate --noinput >/dev/null && $(PY) manage.py seed_demo && \
+		$(PY) manage.py seed_market_history && \
 		SETTLEMENT_DEFAULT_SWEEP_SECONDS=5 \
 		$(PY) -m tools.stack run --port auto --then "$(PY) -m tools.demo run"'
 
@@ -80,3 +81,7 @@ bench-transfer: install
 
 clean: services-down
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache
+
+# Market data (docs/MARKET.md): 10,000 synthetic past deals, price index and valuation over HTTP.
+bench-market: install
+	$(BENCH) $(PY) bench/market.py --deals $${DEALS:-10000}

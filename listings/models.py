@@ -102,6 +102,10 @@ class Package(models.Model):
     litigation_mix = models.JSONField(default=dict, blank=True)
     product_mix = models.JSONField(default=dict, blank=True)
     stratification = models.JSONField(default=dict, blank=True)
+    # Computed with the disclosure for market data (docs/MARKET.md): balance shares of the
+    # (days-past-due bucket, product type) cells, and the tape's risk signals.
+    dpd_product_mix = models.JSONField(default=dict, blank=True)
+    risk = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

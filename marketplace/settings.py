@@ -386,3 +386,8 @@ DATABASES["default"]["OPTIONS"].setdefault(
 )
 # The worker reconnects after a broker outage instead of dying (see marketplace/worker.py).
 CELERY_WORKER_CONSUMER = "marketplace.worker:ResilientConsumer"
+
+# --- market --- (issue 13: deal facts, price index, valuation, risk signals; docs/MARKET.md)
+INSTALLED_APPS += ["market"]
+# Below this many deals (or three distinct sellers) a valuation answers 409 insufficient_data.
+MARKET_VALUATION_MIN_DEALS = int(os.environ.get("MARKET_VALUATION_MIN_DEALS", "30"))

@@ -60,6 +60,7 @@ api_v1: list[URLPattern | URLResolver] = [
     ),
     path("ledger/balances/", BalanceView.as_view(), name="ledger-balances"),
     path("ledger/verify/", LedgerVerifyView.as_view(), name="ledger-verify"),
+    path("", include("market.urls")),
     path("", include(router.urls)),
 ]
 

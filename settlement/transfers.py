@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from listings.ownership import LoansMoved, loans_move_to_owner
 from listings.services import package_transition
+from market.deals import deal_record
 from marketplace.audit.services import record
 from marketplace.ledger.movements import seller_payout
 from settlement.codes import AuditAction
@@ -60,6 +61,8 @@ def loans_transfer(*, settlement_id: int) -> Transfer | None:
         settlement.save(update_fields=["status", "completed_at"])
         _record_transferred(settlement, transfer)
         _pay_seller(settlement)
+        # The sale's deal facts (docs/MARKET.md) commit with the completion or not at all.
+        deal_record(settlement=settlement)
     return transfer
 
 

@@ -36,6 +36,8 @@ from bidding.services.registrations import (
 )
 from listings import services as listing_services
 from listings.models import DataRoomGrant, Loan, LoanTapeImport, Package
+from market.models import Deal
+from market.synthetic import synthetic_deal
 from marketplace.accounts.models import Organization, User
 from marketplace.audit.models import AuditEvent
 from marketplace.audit.services import record_atomic
@@ -514,3 +516,29 @@ class OutboxMessageFactory(factory.django.DjangoModelFactory):
 
     task = "settlement.auction_close"
     args = factory.Sequence(lambda n: [n + 1])
+
+
+# --------------------------------------------------------------------------- market
+
+
+class DealFactory(factory.django.DjangoModelFactory):
+    """A synthetic deal (``market.synthetic``) of a new bank, completed ``days_ago`` days ago;
+    a real deal comes from completing a settlement (``TransferFactory``)."""
+
+    class Meta:
+        model = Deal
+
+    seller = factory.SubFactory(OrganizationFactory, kind="bank")
+    days_ago = 30  # not a field
+    seed = factory.Sequence(lambda n: n)  # not a field
+
+    @classmethod
+    def _create(cls, model_class, *, seller, days_ago, seed, **fields) -> Deal:
+        import random
+
+        completed_at = timezone.now() - dt.timedelta(days=days_ago)
+        deal = synthetic_deal(random.Random(seed), seller, completed_at)
+        for name, value in fields.items():
+            setattr(deal, name, value)
+        deal.save()
+        return deal

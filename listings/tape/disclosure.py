@@ -39,7 +39,10 @@ _BALANCE_SQL = """CASE WHEN balance < 5000 THEN 0 WHEN balance < 20000 THEN 1
 # The first column of the totals' and the borrowers' rows (GROUPING() of the strata is 0-63).
 _TOTALS = -2
 _BORROWERS = -1
+# GROUPING() of the (days past due, product type) cross rows: the market's pricing features.
+_DPD_BY_PRODUCT = 0b011011
 _ZERO = Decimal(0)
+SHARE_6 = Decimal("0.000001")
 
 
 def _money(value: Any) -> str | None:
@@ -77,6 +80,11 @@ def package_compute_disclosure(*, package: Package, tape: LoanTapeImport) -> Non
     package.litigation_mix = {r["bucket"]: r["loan_count"] for r in stratification["legal_status"]}
     package.product_mix = {r["bucket"]: r["loan_count"] for r in stratification["product_type"]}
     package.stratification = stratification
+    package.dpd_product_mix = {
+        key: str((b / sums.balance).quantize(SHARE_6, rounding=ROUND_HALF_UP))
+        for key, b in sorted(sums.dpd_product.items())
+        if sums.balance
+    }
 
 
 # The aggregates are the branches of a UNION ALL, their rows told apart by the first column:
@@ -101,7 +109,7 @@ _AGGREGATES = f"""
         GROUP BY 1, 2, 3, 4, 5, 6
     ) g
     GROUP BY GROUPING SETS ((dpd), (bal), (region), (product_type), (vintage),
-                            (legal_status), ())
+                            (legal_status), (dpd, product_type), ())
     UNION ALL
     SELECT %(totals)s, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
            sum(outstanding_principal), sum(accrued_interest), sum(fees_and_penalties),
@@ -158,6 +166,8 @@ class _Sums:
     strata: dict[str, dict[str, tuple[int, Decimal, Decimal]]] = field(
         default_factory=lambda: {name: {} for name in DIMENSIONS}
     )
+    # "<dpd bucket>|<product type>" -> balance
+    dpd_product: dict[str, Decimal] = field(default_factory=dict)
 
 
 def _fold(groups: list[tuple[Any, ...]]) -> _Sums:
@@ -170,6 +180,8 @@ def _fold(groups: list[tuple[Any, ...]]) -> _Sums:
             sums.principal, sums.interest, sums.fees, sums.age_weight, sums.age_balance = (
                 t or _ZERO for t in totals
             )
+        elif grouping == _DPD_BY_PRODUCT:
+            sums.dpd_product[f"{DPD_BUCKETS[dpd]}|{product}"] = b
         elif grouping == all_keys:
             sums.count, sums.balance, sums.dpd_weight = n or 0, b or _ZERO, dpd_b or _ZERO
         else:

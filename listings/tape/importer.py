@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from listings.codes import AuditAction, ErrorCode
 from listings.models import LoanTapeImport, Package, PackageStatus, TapeStatus
-from listings.tape import disclosure, fast_load, sql_load
+from listings.tape import disclosure, fast_load, risk, sql_load
 from listings.tape.context import TapeJob
 from listings.tape.errors import (
     MAX_ERRORS_KEPT,
@@ -149,6 +149,8 @@ def _load(tape: LoanTapeImport, source: TapeSource, progress: Progress, clock: C
         job.lap("delete_previous")
     disclosure.package_compute_disclosure(package=package, tape=tape)
     job.lap("disclosure")
+    risk.package_compute_risk(package=package, tape=tape)
+    job.lap("risk")
     if package.total_balance >= Decimal(BALANCE_LIMIT):  # every total is at most this one
         raise TapeRejected.one(0, CommonCode.INVALID_VALUE, TOTAL_TOO_LARGE)
     package.current_tape = tape

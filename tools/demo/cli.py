@@ -11,6 +11,7 @@ from tools.demo.auction import auction
 from tools.demo.client import Client, DemoError
 from tools.demo.default import default_sale
 from tools.demo.listing import disclosure, listing
+from tools.demo.market import report, valuation
 from tools.demo.onboarding import foundation
 from tools.demo.settle import ledger_balances, pay, transfer_record, verifications, wait_completed
 
@@ -28,10 +29,12 @@ def _story(rows: int) -> None:
 
     package = listing(seller, compliance, buyer, rows, title="Personal unsecured NPL portfolio")
     disclosure(buyer, package)
+    estimate = valuation(seller, package)
     settlement = auction(seller, compliance, [buyer, other], package)
     pay(admin, settlement)
     completed = wait_completed(buyer, settlement)
     transfer_record(buyer, completed, package["id"])
+    report(seller, package, estimate, completed["price"])
 
     second = listing(
         other_seller, compliance, buyer, max(rows // 4, 100), title="Credit card NPLs", seed=7
