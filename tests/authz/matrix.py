@@ -254,6 +254,18 @@ ROWS: list[Row] = [
         pk="draft"),
     row("GET",   "packages/{pk}/stratification/",    200, 200, 200, 200, 200, 200, 200, 200, 401,
         pk="open_package"),
+    # Market data (API.md "Market data"): the index for users of approved organisations; the
+    # valuation for the seller, the platform and registered buyers (409 here: the world has no
+    # deals); risk signals for anyone who may see the package.
+    row("GET",   "market/price-index/",              200, 200, 200, 200, 403, 403, 200, 200, 401),
+    row("GET",   "packages/{pk}/valuation/",         409, 404, 404, 404, 404, 404, 409, 409, 401,
+        pk="draft"),
+    row("GET",   "packages/{pk}/valuation/",         409, 403, 409, 403, 403, 403, 409, 409, 401,
+        pk="open_package"),
+    row("GET",   "packages/{pk}/risk/",              200, 404, 404, 404, 404, 404, 200, 200, 401,
+        pk="draft"),
+    row("GET",   "packages/{pk}/risk/",              200, 200, 200, 200, 200, 200, 200, 200, 401,
+        pk="open_package"),
     # The data room: the seller, the platform and registered buyers (NDA accepted); a suspended
     # buyer no longer (issue 11, item 10).
     row("GET",   "packages/{pk}/loans/",             200, 403, 200, 403, 403, 403, 200, 200, 401,
