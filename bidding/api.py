@@ -38,6 +38,7 @@ from bidding.services.registrations import (
 from listings.selectors import package_visible_to
 from marketplace.accounts.models import User
 from marketplace.accounts.requests import request_user
+from marketplace.common import ratelimit
 from marketplace.common.errors import NotFound
 from marketplace.common.permissions import IsBidder, IsDisposalOfficer, IsPlatform
 from marketplace.common.schema import problems
@@ -52,6 +53,7 @@ BID_ERRORS = problems(
     403,
     404,
     409,
+    429,
     codes={
         400: ["invalid_value"],
         403: [
@@ -216,6 +218,7 @@ class AuctionViewSet(
             # public, and only registered buyers may bid), so no visibility query runs first.
             if not IsBidder().has_permission(request, self):
                 raise PermissionDenied("Only bidders place bids.")
+            ratelimit.check(ratelimit.BIDS, str(request_user(request).pk))
             data = BidCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             try:

@@ -41,7 +41,7 @@ DATA_DIR = Path(os.environ.get("DATA_DIR") or BASE_DIR / "var").resolve()
 BORROWER_HASH_KEY = os.environ.get("BORROWER_HASH_KEY", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "marketplace.accounts.apps.PlatformAdminConfig",  # django.contrib.admin, platform staff only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -195,15 +195,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "marketplace.common.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.ScopedRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        # Brute-force protection on the login endpoint, per client address.
-        "login": os.environ.get("LOGIN_THROTTLE_RATE", "6000/min"),
-    },
-    # Client addresses for throttling come from REMOTE_ADDR unless proxies are declared, so a
-    # forged X-Forwarded-For cannot dodge the login throttle.
+    # Login, bid and upload limits are ours, in Redis (see "--- limits ---" below). Client
+    # addresses for them come from REMOTE_ADDR unless proxies are declared, so a forged
+    # X-Forwarded-For cannot dodge the login limits.
     "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
     "COERCE_DECIMAL_TO_STRING": True,
     # `?format=csv` is ours (streamed exports), not DRF's renderer override.
@@ -329,3 +323,14 @@ if ENVIRONMENT == "production":
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+
+# --- limits --- abuse limits in Redis (marketplace.common.ratelimit; docs/OPERATIONS.md "Abuse
+# limits"). Rates are "N/period" (5/s, 30/10min, 20/hour) or "off".
+LOGIN_FAILURES_PER_ADDRESS = os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "30/10min")
+LOGIN_FAILURES_PER_USERNAME = os.environ.get("LOGIN_FAILURES_PER_USERNAME", "5/15min")
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "60"))
+LOGIN_LOCKOUT_MAX_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_MAX_SECONDS", "900"))
+LOGIN_LOCKOUT_MEMORY_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_MEMORY_SECONDS", "86400"))
+LOGIN_TRUSTED_ADDRESS_DAYS = int(os.environ.get("LOGIN_TRUSTED_ADDRESS_DAYS", "30"))
+BID_RATE_LIMIT = os.environ.get("BID_RATE_LIMIT", "10/s")
+UPLOAD_RATE_LIMIT = os.environ.get("UPLOAD_RATE_LIMIT", "30/hour")

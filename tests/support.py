@@ -34,6 +34,7 @@ TITLES = {
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    503: "Service Unavailable",
 }
 CUT_OFF = dt.date(2026, 9, 30)
 PASSWORD = "correct-horse-battery"
