@@ -42,6 +42,7 @@ from marketplace.common import ratelimit
 from marketplace.common.errors import NotFound
 from marketplace.common.permissions import IsBidder, IsDisposalOfficer, IsPlatform
 from marketplace.common.schema import problems
+from marketplace.observability import metrics
 
 if TYPE_CHECKING:
     # What DRF's stubs call a permission instance (anything with has_permission).
@@ -53,6 +54,7 @@ BID_ERRORS = problems(
     403,
     404,
     409,
+    429,
     429,
     codes={
         400: ["invalid_value"],
@@ -237,6 +239,13 @@ class AuctionViewSet(
         # many=True takes the page's list of rows; DRF's stubs type a Serializer's instance as one.
         items = BidListItemSerializer(page, many=True)  # type: ignore[arg-type]
         return self.get_paginated_response(items.data)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        if self.action == "bids" and request.method == "POST":
+            metrics.bid_answered(response)  # accepted, or refused with its code
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class ConfirmDepositView(APIView):

@@ -334,3 +334,21 @@ LOGIN_LOCKOUT_MEMORY_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_MEMORY_SECONDS"
 LOGIN_TRUSTED_ADDRESS_DAYS = int(os.environ.get("LOGIN_TRUSTED_ADDRESS_DAYS", "30"))
 BID_RATE_LIMIT = os.environ.get("BID_RATE_LIMIT", "10/s")
 UPLOAD_RATE_LIMIT = os.environ.get("UPLOAD_RATE_LIMIT", "30/hour")
+
+# --- limits: observability --- JSON logs with request ids, Prometheus metrics at /metrics
+# (marketplace/observability; docs/OPERATIONS.md "Observability").
+INSTALLED_APPS.append("marketplace.observability")
+# First, so that every answer (refusals of later middleware too) is counted and carries its id.
+MIDDLEWARE.insert(0, "marketplace.observability.middleware.ObservabilityMiddleware")
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | plain
+LOGGING["filters"] = {"context": {"()": "marketplace.observability.logs.ContextFilter"}}
+LOGGING["formatters"]["json"] = {"()": "marketplace.observability.logs.JsonFormatter"}  # type: ignore[index]
+LOGGING["handlers"]["console"]["filters"] = ["context"]  # type: ignore[index]
+LOGGING["handlers"]["console"]["formatter"] = "plain" if LOG_FORMAT == "plain" else "json"  # type: ignore[index]
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_QUEUES = env_list("METRICS_QUEUES", "critical,imports,events")
+# prometheus-client's multiprocess mode reads this variable when it is first imported, which
+# happens after the settings are loaded; every process of one deployment shares the folder.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(DATA_DIR / "metrics")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
