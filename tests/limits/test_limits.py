@@ -154,3 +154,20 @@ def test_uploads_per_organisation_are_limited(seller_user, seller_client, tape_s
     assert_problem(refused, 429, "throttled")
     assert 3500 <= int(refused["Retry-After"]) <= 3600
     assert package.tape_imports.count() == 2
+
+
+def test_a_throttled_bid_is_not_replayed_to_its_retry(sealed, bidder_client, settings):
+    """Idempotency-Key: a 429 is not stored, so the retry after Retry-After runs."""
+    settings.BID_RATE_LIMIT = "1/min"
+    assert bidder_client.post(bid_url(sealed), {"amount": "1000000.00"}).status_code == 201
+    headers = {"HTTP_IDEMPOTENCY_KEY": "bid-retry-1"}
+
+    refused = bidder_client.post(bid_url(sealed), {"amount": "1000001.00"}, **headers)
+    assert_problem(refused, 429, "throttled")
+
+    settings.BID_RATE_LIMIT = "10/min"  # as if the window had passed
+    retried = bidder_client.post(bid_url(sealed), {"amount": "1000001.00"}, **headers)
+    assert retried.status_code == 201, retried.content
+    replayed = bidder_client.post(bid_url(sealed), {"amount": "1000001.00"}, **headers)
+    assert replayed.status_code == 201 and replayed["Idempotent-Replayed"] == "true"
+    assert Bid.objects.filter(auction=sealed).count() == 2
