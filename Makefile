@@ -80,3 +80,9 @@ bench-transfer: install
 
 clean: services-down
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache
+
+# What the abuse limits and observability cost per request (docs/BENCHMARKS.md "Abuse limits and
+# observability"); a few seconds, Redis only.
+.PHONY: bench-limits
+bench-limits: install
+	$(EMBED) $(PY) bench/limits.py
