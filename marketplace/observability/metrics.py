@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 
 from django.http import HttpResponseBase
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, values
 
 from marketplace.common.errors import PROBLEM_CONTENT_TYPE
+
+# Sample files are named by host and pid, not pid alone: containers sharing the folder (web and
+# worker on one volume) have pids that collide, and two processes must never share a file.
+# (settings always set PROMETHEUS_MULTIPROC_DIR; the check keeps a bare import working.)
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    values.ValueClass = values.MultiProcessValue(  # type: ignore[no-untyped-call]  # untyped upstream
+        lambda: f"{socket.gethostname()}-{os.getpid()}"
+    )
 
 # Latency buckets for HTTP requests (seconds): the bid path's target is p99 < 250 ms.
 _HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0)
