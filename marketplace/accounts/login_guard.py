@@ -166,7 +166,7 @@ def login_guarded(
     Answers its user, or None for wrong credentials (counted as a failure). Raises
     ``RateLimited`` (429) when the address or username is over its limit or locked, and
     ``LimiterUnavailable`` (503) when Redis does not answer (fail closed, see above)."""
-    address = ratelimit.client_address(request)
+    address = ratelimit.address_bucket(ratelimit.client_address(request))
     try:
         admission, scope = _admit(username, address)
     except redis.RedisError as exc:

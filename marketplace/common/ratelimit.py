@@ -16,6 +16,7 @@ that fails open admits the request and logs it, one that fails closed refuses it
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import re
@@ -270,6 +271,21 @@ def client_address(request: HttpRequest | Request) -> str:
         return remote
     addresses = str(forwarded).split(",")
     return addresses[-min(proxies, len(addresses))].strip()[:64] or remote
+
+
+def address_bucket(address: str) -> str:
+    """The part of a client address that a limit counts: an IPv4 address as it is, an IPv6
+    address by its /64 network (one subscriber's allocation, whose 2^64 addresses an attacker
+    could otherwise rotate through); anything unparsable as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 BIDS = Limit(
