@@ -172,8 +172,7 @@ def test_ipv6_clients_are_counted_by_their_64_network(db, settings):
     """An attacker rotating through the addresses of one IPv6 /64 is one client."""
     settings.LOGIN_FAILURES_PER_ADDRESS = "3/min"
     statuses = [
-        attempt(f"user-{n}", "pw", address=f"2001:db8:1:2::{n + 1:x}").status_code
-        for n in range(5)
+        attempt(f"user-{n}", "pw", address=f"2001:db8:1:2::{n + 1:x}").status_code for n in range(5)
     ]
     assert statuses == [401, 401, 401, 429, 429]
     assert attempt("user-x", "pw", address="2001:db8:1:3::1").status_code == 401  # next /64
