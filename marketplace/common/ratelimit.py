@@ -149,8 +149,9 @@ class Admission:
 
 @cache
 def _client(url: str) -> redis.Redis:
-    # Short timeouts: a hung Redis must not hold a bid for long before the limit fails open.
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    # Short timeouts: a hung Redis must not hold a bid for long before the limit fails open
+    # (a stopped one refuses the connection at once); a slow but working one still answers.
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0)
 
 
 def client() -> redis.Redis:
