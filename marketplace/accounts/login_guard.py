@@ -46,6 +46,7 @@ from rest_framework.request import Request
 
 from marketplace.common import ratelimit
 from marketplace.common.ratelimit import Admission, Bucket, LimiterUnavailable, Rate, RateLimited
+from marketplace.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +69,14 @@ redis.call('DEL', KEYS[1])
 return ttl
 """
 
-_DETAILS = (
-    "Too many failed logins from this address; retry after the time in Retry-After.",
-    "Too many failed logins for this username; retry after the time in Retry-After.",
-    "This username is locked after repeated failed logins; retry after the time in Retry-After.",
+# What refused an attempt (its metric label) and what the client is told.
+_REFUSALS = (
+    ("login_address", "Too many failed logins from this address; retry after Retry-After."),
+    ("login_username", "Too many failed logins for this username; retry after Retry-After."),
+    (
+        "login_locked",
+        "This username is locked after repeated failures; retry after Retry-After.",
+    ),
 )
 
 
@@ -107,17 +112,19 @@ def _admit(username: str, address: str) -> tuple[Admission | None, _Scope]:
         (
             _rate("LOGIN_FAILURES_PER_ADDRESS"),
             ratelimit.key("login", "address", ratelimit.digest(address)),
-            _DETAILS[0],
+            _REFUSALS[0],
         ),
-        (_rate("LOGIN_FAILURES_PER_USERNAME"), scope.failures, _DETAILS[1]),
+        (_rate("LOGIN_FAILURES_PER_USERNAME"), scope.failures, _REFUSALS[1]),
     ]
     buckets = [Bucket(bucket_key, rate) for rate, bucket_key, _ in candidates if rate is not None]
-    details = [detail for rate, _, detail in candidates if rate is not None] + [_DETAILS[2]]
+    refusals = [refusal for rate, _, refusal in candidates if rate is not None] + [_REFUSALS[2]]
     if not buckets:
         return None, scope
     outcome = ratelimit.admit(buckets, locks=[scope.lock])
     if isinstance(outcome, ratelimit.Refusal):
-        raise RateLimited(details[outcome.index], outcome.wait)
+        label, detail = refusals[outcome.index]
+        metrics.RATE_LIMITED.labels(limit=label).inc()
+        raise RateLimited(detail, outcome.wait)
     return outcome, scope
 
 
@@ -151,6 +158,7 @@ def _after_failure(scope: _Scope) -> None:
         logger.warning("login: lockout not recorded (Redis unavailable)")
         return
     if locked_ms:
+        metrics.LOGIN_LOCKOUTS.inc()
         logger.warning(
             "login: username locked for %.0f s after repeated failures",
             int(locked_ms) / 1000,
@@ -170,6 +178,7 @@ def login_guarded(
     try:
         admission, scope = _admit(username, address)
     except redis.RedisError as exc:
+        metrics.LIMITER_UNAVAILABLE.labels(limit="login", mode="closed").inc()
         logger.error("login refused: the rate limiter's Redis is unavailable: %s", exc)
         raise LimiterUnavailable() from exc
     user = authenticate()

@@ -35,6 +35,8 @@ from redis.commands.core import Script
 from rest_framework import exceptions as drf
 from rest_framework.request import Request
 
+from marketplace.observability import metrics
+
 logger = logging.getLogger(__name__)
 
 _UNITS = {
@@ -253,11 +255,14 @@ def check(limit: Limit, *subject: str) -> None:
     try:
         outcome = admit([Bucket(key(limit.name, *subject), rate)])
     except redis.RedisError as exc:
+        mode = "open" if limit.fail_open else "closed"
+        metrics.LIMITER_UNAVAILABLE.labels(limit=limit.name, mode=mode).inc()
         if limit.fail_open:
             _outage_log.note(limit, exc)
             return
         raise LimiterUnavailable() from exc
     if isinstance(outcome, Refusal):
+        metrics.RATE_LIMITED.labels(limit=limit.name).inc()
         raise RateLimited(limit.detail, outcome.wait)
 
 

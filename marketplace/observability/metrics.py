@@ -75,6 +75,22 @@ TASK_DURATION = Histogram(
     buckets=_TASK_BUCKETS,
 )
 
+RATE_LIMITED = Counter(
+    "marketplace_rate_limited_total",
+    "Requests refused by an abuse limit (429), by limit: login_address, login_username, "
+    "login_locked, bids, uploads.",
+    ["limit"],
+)
+LIMITER_UNAVAILABLE = Counter(
+    "marketplace_rate_limiter_unavailable_total",
+    "Requests whose limit could not reach Redis, by limit and what was done (open: let "
+    "through, closed: refused with 503).",
+    ["limit", "mode"],
+)
+LOGIN_LOCKOUTS = Counter(
+    "marketplace_login_lockouts_total", "Username lockouts started after repeated failures."
+)
+
 
 def bid_answered(response: HttpResponseBase) -> None:
     """Count a bid's answer: 201 accepted, else refused with its problem+json ``code``."""

@@ -263,3 +263,21 @@ def _json_lines(path) -> list[dict]:
             except ValueError:
                 continue
     return out
+
+
+def test_limit_refusals_and_lockouts_are_counted(buyer_org, settings):
+    from tests.factories import UserFactory
+
+    settings.METRICS_TOKEN = TOKEN
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+    UserFactory(organization=buyer_org, role="bidder", username="counted")
+    text = metrics_text(**auth)
+    locked = sample(text, "marketplace_rate_limited_total", limit="login_locked")
+    lockouts = sample(text, "marketplace_login_lockouts_total")
+
+    for _ in range(7):  # 5 failures lock the username, 2 refusals follow
+        Client().post("/api/v1/auth/token/", {"username": "counted", "password": "x"})
+
+    text = metrics_text(**auth)
+    assert sample(text, "marketplace_rate_limited_total", limit="login_locked") - locked == 2
+    assert sample(text, "marketplace_login_lockouts_total") - lockouts == 1
