@@ -85,3 +85,9 @@ clean: services-down
 # Market data (docs/MARKET.md): 10,000 synthetic past deals, price index and valuation over HTTP.
 bench-market: install
 	$(BENCH) $(PY) bench/market.py --deals $${DEALS:-10000}
+
+# What the abuse limits and observability cost per request (docs/BENCHMARKS.md "Abuse limits and
+# observability"); a few seconds, Redis only.
+.PHONY: bench-limits
+bench-limits: install
+	$(EMBED) $(PY) bench/limits.py

@@ -37,6 +37,7 @@ from bidding.services.registrations import (
 from listings.selectors import package_visible_to
 from marketplace.accounts.models import User
 from marketplace.accounts.requests import request_user
+from marketplace.common import ratelimit
 from marketplace.common.errors import NotFound
 from marketplace.common.permissions import (
     COMPLIANCE_OFFICER,
@@ -47,6 +48,7 @@ from marketplace.common.permissions import (
     IsPlatform,
 )
 from marketplace.common.schema import problems
+from marketplace.observability import metrics
 
 if TYPE_CHECKING:
     # What DRF's stubs call a permission instance (anything with has_permission).
@@ -58,6 +60,8 @@ BID_ERRORS = problems(
     403,
     404,
     409,
+    429,
+    429,
     codes={
         400: ["invalid_value"],
         403: [
@@ -224,6 +228,7 @@ class AuctionViewSet(
         if request.method == "POST":
             # The hot path: bid_place reads what it needs itself (an auction open for bids is
             # public, and only registered buyers may bid), so no visibility query runs first.
+            ratelimit.check(ratelimit.BIDS, str(request_user(request).pk))
             data = BidCreateSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             try:
@@ -242,6 +247,13 @@ class AuctionViewSet(
         # many=True takes the page's list of rows; DRF's stubs type a Serializer's instance as one.
         items = BidListItemSerializer(page, many=True)  # type: ignore[arg-type]
         return self.get_paginated_response(items.data)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        if self.action == "bids" and request.method == "POST":
+            metrics.bid_answered(response)  # accepted, or refused with its code
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class ConfirmDepositView(APIView):

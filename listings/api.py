@@ -37,6 +37,7 @@ from listings.serializers import (
 )
 from listings.services.packages import TapeTooLarge
 from marketplace.accounts.requests import request_user
+from marketplace.common import ratelimit
 from marketplace.common.codes import ErrorCode as CommonCode
 from marketplace.common.csv import streaming_csv_response
 from marketplace.common.errors import Forbidden, NotFound
@@ -219,6 +220,7 @@ class PackageViewSet(
                 409,
                 413,
                 415,
+                429,
                 codes={
                     400: [ErrorCode.UNSUPPORTED_FILE_TYPE, "validation_error"],
                     413: [CommonCode.PAYLOAD_TOO_LARGE],
@@ -250,6 +252,7 @@ class PackageViewSet(
         # Refused before the body is read; the service checks the stored file itself.
         if int(request.META.get("CONTENT_LENGTH") or 0) > settings.LOAN_TAPE_MAX_BYTES:
             raise TapeTooLarge()
+        ratelimit.check(ratelimit.UPLOADS, str(user.organization_id))
         data = TapeUploadSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         tape = services.loan_tape_upload(

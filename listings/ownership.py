@@ -22,6 +22,7 @@ from django.db.models.functions import Collate
 
 from listings.models import Loan, Package
 from marketplace.common.atomic import require_atomic
+from marketplace.common.csv import safe_cell_sql
 
 # The loan schedule (API.md, GET /transfers/{id}/loans/): wire field -> loan column.
 SCHEDULE_COLUMNS: dict[str, str] = {
@@ -49,11 +50,9 @@ SELECT count(*),
 FROM moved
 """
 
-# A cell a spreadsheet would run as a formula gets a leading quote, as marketplace.common.csv
-# does for the other exports (a plain number is left alone). Loan ids are free text in tapes.
-_SAFE_LOAN_ID = """CASE WHEN left(loan_id, 1) IN ('=', '+', '-', '@')
-        AND loan_id !~ '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$'
-    THEN '''' || loan_id ELSE loan_id END"""
+# A cell a spreadsheet would run as a formula gets a leading quote, by the rule every CSV
+# export follows (marketplace.common.csv). Loan ids are free text in tapes.
+_SAFE_LOAN_ID = safe_cell_sql("loan_id")
 
 # One CSV line per loan, quoted as Python's csv module quotes (only a cell holding a comma, a
 # quote or a line break; hashes and numbers never do).

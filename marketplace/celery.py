@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 import redis.exceptions as redis_exceptions
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from django import db as django_db
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
@@ -18,6 +18,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
 app = Celery("marketplace")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def use_django_logging(**kwargs: Any) -> None:
+    """Workers log as web does (settings.LOGGING: JSON lines with the request id), instead of
+    Celery replacing the root logger's handlers with its own."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
 
 
 class RetryingTask(Task[..., Any]):

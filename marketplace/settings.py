@@ -41,7 +41,7 @@ DATA_DIR = Path(os.environ.get("DATA_DIR") or BASE_DIR / "var").resolve()
 BORROWER_HASH_KEY = os.environ.get("BORROWER_HASH_KEY", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "marketplace.accounts.apps.PlatformAdminConfig",  # django.contrib.admin, platform staff only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -200,15 +200,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "marketplace.common.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.ScopedRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        # Brute-force protection on the login endpoint, per client address.
-        "login": os.environ.get("LOGIN_THROTTLE_RATE", "6000/min"),
-    },
-    # Client addresses for throttling come from REMOTE_ADDR unless proxies are declared, so a
-    # forged X-Forwarded-For cannot dodge the login throttle.
+    # Login, bid and upload limits are ours, in Redis (see "--- limits ---" below). Client
+    # addresses for them come from REMOTE_ADDR unless proxies are declared, so a forged
+    # X-Forwarded-For cannot dodge the login limits.
     "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
     "COERCE_DECIMAL_TO_STRING": True,
     # `?format=csv` is ours (streamed exports), not DRF's renderer override.
@@ -391,3 +385,31 @@ CELERY_WORKER_CONSUMER = "marketplace.worker:ResilientConsumer"
 INSTALLED_APPS += ["market"]
 # Below this many deals (or three distinct sellers) a valuation answers 409 insufficient_data.
 MARKET_VALUATION_MIN_DEALS = int(os.environ.get("MARKET_VALUATION_MIN_DEALS", "30"))
+# --- limits --- abuse limits in Redis (marketplace.common.ratelimit; docs/OPERATIONS.md "Abuse
+# limits"). Rates are "N/period" (5/s, 30/10min, 20/hour) or "off".
+LOGIN_FAILURES_PER_ADDRESS = os.environ.get("LOGIN_FAILURES_PER_ADDRESS", "30/10min")
+LOGIN_FAILURES_PER_USERNAME = os.environ.get("LOGIN_FAILURES_PER_USERNAME", "5/15min")
+LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "60"))
+LOGIN_LOCKOUT_MAX_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_MAX_SECONDS", "900"))
+LOGIN_LOCKOUT_MEMORY_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_MEMORY_SECONDS", "86400"))
+LOGIN_TRUSTED_ADDRESS_DAYS = int(os.environ.get("LOGIN_TRUSTED_ADDRESS_DAYS", "30"))
+BID_RATE_LIMIT = os.environ.get("BID_RATE_LIMIT", "10/s")
+UPLOAD_RATE_LIMIT = os.environ.get("UPLOAD_RATE_LIMIT", "30/hour")
+
+# --- limits: observability --- JSON logs with request ids, Prometheus metrics at /metrics
+# (marketplace/observability; docs/OPERATIONS.md "Observability").
+INSTALLED_APPS.append("marketplace.observability")
+# First, so that every answer (refusals of later middleware too) is counted and carries its id.
+MIDDLEWARE.insert(0, "marketplace.observability.middleware.ObservabilityMiddleware")
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | plain
+LOGGING["filters"] = {"context": {"()": "marketplace.observability.logs.ContextFilter"}}
+LOGGING["formatters"]["json"] = {"()": "marketplace.observability.logs.JsonFormatter"}  # type: ignore[index]
+LOGGING["handlers"]["console"]["filters"] = ["context"]  # type: ignore[index]
+LOGGING["handlers"]["console"]["formatter"] = "plain" if LOG_FORMAT == "plain" else "json"  # type: ignore[index]
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_QUEUES = env_list("METRICS_QUEUES", "critical,imports,events")
+# prometheus-client's multiprocess mode reads this variable when it is first imported, which
+# happens after the settings are loaded; every process of one deployment shares the folder.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(DATA_DIR / "metrics")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)

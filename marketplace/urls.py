@@ -21,6 +21,7 @@ from marketplace.accounts.api import LogoutView, MeView, OrganizationViewSet, To
 from marketplace.audit.api import AuditEventViewSet
 from marketplace.common.health import HealthzView, ReadyzView
 from marketplace.ledger.api import BalanceView, EntryViewSet, LedgerVerifyView
+from marketplace.observability.views import metrics_view
 from settlement.api import SettlementViewSet
 from settlement.transfer_api import TransferViewSet
 
@@ -79,6 +80,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", HealthzView.as_view(), name="healthz"),
     path("readyz", ReadyzView.as_view(), name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
 ]
 

@@ -5,6 +5,7 @@ from celery import shared_task
 from django.db import transaction
 
 from marketplace.celery import RetryingTask
+from marketplace.observability import metrics
 
 
 def close_and_settle(auction_id: int) -> str:
@@ -15,6 +16,8 @@ def close_and_settle(auction_id: int) -> str:
         result = auction_close(auction_id=auction_id)
         if result.closed_now and result.awarded:
             settlement_open(auction=result.auction)
+    if result.closed_now and result.auction.closed_at is not None:
+        metrics.auction_closed((result.auction.closed_at - result.auction.ends_at).total_seconds())
     return result.auction.outcome or result.auction.status
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -177,6 +178,9 @@ def _run(args: argparse.Namespace) -> int:
     with embedded.servers() as urls:
         env = {**os.environ, **urls, "MARKETPLACE_QUIET": "1"}
         env.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
+        # Prometheus samples of this stack's processes, from zero at each start (OPERATIONS.md).
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(run_dir / "metrics"))
+        shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput"],
             cwd=BASE_DIR,

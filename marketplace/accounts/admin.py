@@ -1,7 +1,30 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.core.exceptions import ValidationError
 
-from marketplace.accounts.models import Organization, User
+from marketplace.accounts.models import Organization, OrganizationKind, User
+
+
+class MemberChangeForm(UserChangeForm[User]):
+    """Staff flags only for platform users (and shell superusers, who have no organisation):
+    the admin is for platform staff (``admin_site.is_platform_staff``)."""
+
+    class Meta(UserChangeForm.Meta):
+        model = User
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or self.cleaned_data
+        organization = data.get("organization")
+        staff = data.get("is_staff") or data.get("is_superuser")
+        shell_superuser = organization is None and data.get("is_superuser")
+        platform = organization is not None and organization.kind == OrganizationKind.PLATFORM
+        if staff and not (platform or shell_superuser):
+            raise ValidationError("Only platform users may be staff or superusers.")
+        return data
 
 
 @admin.register(Organization)
@@ -15,6 +38,7 @@ class OrganizationAdmin(admin.ModelAdmin[Organization]):
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin[User]):
+    form = MemberChangeForm
     list_display = ["username", "organization", "role", "is_active", "last_login"]
     list_filter = ["role", "is_active", "organization__kind"]
     fieldsets = (

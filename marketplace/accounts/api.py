@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from marketplace.accounts import selectors, services
+from marketplace.accounts.login_guard import login_guarded
 from marketplace.accounts.models import Organization
 from marketplace.accounts.requests import request_token, request_user
 from marketplace.accounts.serializers import (
@@ -39,21 +40,20 @@ class TokenView(APIView):
 
     authentication_classes: Sequence[type[BaseAuthentication]] = []
     permission_classes = [AllowAny]
-    throttle_scope = "login"
 
     @extend_schema(
         request=TokenRequestSerializer,
-        responses={200: TokenResponseSerializer, **problems(400, 401, 429)},
+        responses={200: TokenResponseSerializer, **problems(400, 401, 429, 503)},
         auth=[],
         tags=["auth"],
     )
     def post(self, request: Request) -> Response:
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(
-            request,
-            username=data.validated_data["username"],
-            password=data.validated_data["password"],
+        username, password = data.validated_data["username"], data.validated_data["password"]
+        # Limited per address and username, with a bounded lockout (login_guard).
+        user = login_guarded(
+            request, username, lambda: authenticate(request, username=username, password=password)
         )
         if user is None or not user.is_active or user.organization_id is None:
             raise AuthenticationFailed("Invalid username or password.")

@@ -159,8 +159,14 @@ class IdempotencyMiddleware:
 
             response = self.get_response(request)
 
-            # A streaming response (not an HttpResponse) has no body to store.
-            if response.status_code >= 500 or not isinstance(response, HttpResponse):
+            # A streaming response (not an HttpResponse) has no body to store. A 429 (a rate
+            # limit refused the request before it did anything) is not the request's outcome:
+            # the client retries with the same key after Retry-After, and that retry must run.
+            if (
+                response.status_code >= 500
+                or response.status_code == 429
+                or not isinstance(response, HttpResponse)
+            ):
                 transaction.set_rollback(True)
                 return response
             IdempotencyKey.objects.create(

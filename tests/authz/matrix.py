@@ -184,6 +184,8 @@ def ledger_sees() -> dict[str, frozenset[str]]:
 ROWS: list[Row] = [
     row("GET",   "/healthz",                         200, 200, 200, 200, 200, 200, 200, 200, 200),
     row("GET",   "/readyz",                          200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # Prometheus metrics: platform users (or the METRICS_TOKEN bearer); hidden from the rest.
+    row("GET",   "/metrics",                         404, 404, 404, 404, 404, 404, 200, 200, 401),
     row("GET",   "/api/docs/",                       200, 200, 200, 200, 200, 200, 200, 200, 200),
     # Swagger UI's own files (drf-spectacular-sidecar), public like the page that loads them.
     row("GET",   "/static/{path}",                   200, 200, 200, 200, 200, 200, 200, 200, 200,
