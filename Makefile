@@ -12,7 +12,7 @@ EMBED := $(PY) -m tools.embedded run --
 MYPY := DATABASE_URL=postgres://typecheck@127.0.0.1:9/typecheck REDIS_URL=redis://127.0.0.1:9/0 \
 	MARKETPLACE_QUIET=1 $(PY) -m mypy
 
-.PHONY: install demo test lint typecheck docs run migrate seed services-up services-down bench-import bench-bids bench-transfer clean
+.PHONY: install demo test lint typecheck docs run migrate seed services-up services-down bench-import bench-bids bench-transfer clean bench-stream
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,3 +80,8 @@ bench-transfer: install
 
 clean: services-down
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache
+
+# --- stream ---
+# 2,000 SSE clients on one auction while bids arrive (docs/BENCHMARKS.md, "Live stream").
+bench-stream: install
+	$(BENCH) $(PY) bench/stream.py --clients $${CLIENTS:-2000}
