@@ -11,8 +11,9 @@ REDIS_URL are unset):
    and two approved buyers registered on it;
 2. the stream server as ``make run`` starts it (uvicorn, ``marketplace.asgi:application``,
    uvloop + httptools, one process) on a free port; output in ``var/log/bench-stream.log``;
-3. a client process (asyncio, raw sockets, one connection per client, as one of the bidders:
-   it sees prices) opens 100 streams and closes them (warm-up), then the server's RSS is read
+3. a client process (uvloop, one asyncio protocol per client, as one of the bidders: it sees
+   prices; each arrival timed in ``data_received``, before any parsing) opens 100 streams and
+   closes them (warm-up), then the server's RSS is read
    (the baseline); it opens ``--clients`` streams, all receiving, and the RSS is read again:
    memory per open stream = (RSS with the streams open - baseline) / clients;
 4. this process places ``--bids`` bids at ``--rate`` per second through ``bid_place`` (the two
@@ -37,6 +38,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -52,79 +54,85 @@ TARGET_BYTES_PER_STREAM = 2048
 # --------------------------------------------------------------------------- client process
 
 
-async def _read_chunk(reader: asyncio.StreamReader) -> bytes:
-    """One chunk of a chunked HTTP body (uvicorn streams with Transfer-Encoding: chunked)."""
-    size = int((await reader.readline()).strip() or b"0", 16)
-    data = await reader.readexactly(size + 2)
-    return data[:-2]
+_PRICE = re.compile(rb'"current_price":"([0-9.]+)"')
 
 
-async def _one(port: int, path: str, token: str, seen: dict, ready: list, stop: asyncio.Event):
-    reader, writer = await asyncio.open_connection(HOST, port, limit=1 << 16)
-    writer.write(
+class _Listener(asyncio.Protocol):
+    """One SSE client: notes when each price arrives (at ``data_received``, before any
+    parsing), scanning the raw bytes (each message is one chunk, its JSON contiguous)."""
+
+    def __init__(self, request: bytes, seen: dict, ready: list) -> None:
+        self.request, self.seen, self.ready = request, seen, ready
+        self.buffer = b""
+        self.started = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        self.buffer += data
+        if not self.started:
+            if b"\r\n\r\n" not in self.buffer:
+                return
+            if not self.buffer.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(self.buffer[:200])
+            self.started = True
+            self.ready.append(1)
+        end = 0
+        for match in _PRICE.finditer(self.buffer):
+            self.seen.setdefault(match.group(1).decode(), []).append(now)
+            end = match.end()
+        self.buffer = self.buffer[end:][-512:]
+
+
+async def _open(count: int, port: int, path: str, token: str, seen: dict) -> list:
+    loop = asyncio.get_running_loop()
+    request = (
         f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Token {token}\r\n"
-        "Accept: text/event-stream\r\n\r\n".encode()
-    )
-    head = await reader.readuntil(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(head[:200])
-    ready.append(1)
-    buffer = b""
-    try:
-        while not stop.is_set():
-            buffer += await _read_chunk(reader)
-            *messages, buffer = buffer.split(b"\n\n")
-            now = time.time()
-            for message in messages:
-                if b"event: price" in message:
-                    data = message.split(b"data: ", 1)[1]
-                    price = json.loads(data)["current_price"]
-                    seen.setdefault(price, []).append(now)
-    finally:
-        writer.close()
-
-
-async def _open(count, port, path, token, seen, stop) -> tuple[list, list]:
+        "Accept: text/event-stream\r\n\r\n"
+    ).encode()
     ready: list = []
-    tasks = []
+    transports = []
     for i in range(count):
-        tasks.append(asyncio.create_task(_one(port, path, token, seen, ready, stop)))
+        transport, _ = await loop.create_connection(
+            lambda: _Listener(request, seen, ready), HOST, port
+        )
+        transports.append(transport)
         if i % 100 == 99:
             await asyncio.sleep(0.05)  # connect in waves, not one burst
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while len(ready) < count and time.monotonic() < deadline:
-        failed = [t for t in tasks if t.done() and t.exception()]
-        if failed:
-            raise RuntimeError(f"a client failed: {failed[0].exception()}")
         await asyncio.sleep(0.1)
     if len(ready) < count:
         raise RuntimeError(f"only {len(ready)} of {count} streams opened")
-    return tasks, ready
+    return transports
 
 
 async def _client_main(port: int, path: str, token: str, count: int) -> None:
     loop = asyncio.get_running_loop()
     seen: dict[str, list[float]] = {}
-    warm_stop = asyncio.Event()
-    warm, _ = await _open(100, port, path, token, {}, warm_stop)
-    for task in warm:
-        task.cancel()
+    for transport in await _open(100, port, path, token, {}):
+        transport.close()
     await asyncio.sleep(1.0)
     print("warm", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)
-    stop = asyncio.Event()
-    tasks, _ = await _open(count, port, path, token, seen, stop)
+    transports = await _open(count, port, path, token, seen)
     print("ready", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)  # the bids are done
     await asyncio.sleep(2.0)  # the last messages in flight
-    for task in tasks:
-        task.cancel()
+    for transport in transports:
+        transport.close()
     print(json.dumps(seen), flush=True)
 
 
 def client(argv: list[str]) -> None:
     port, path, token, count = int(argv[0]), argv[1], argv[2], int(argv[3])
-    asyncio.run(_client_main(port, path, token, count))
+    import uvloop
+
+    uvloop.run(_client_main(port, path, token, count))
 
 
 # --------------------------------------------------------------------------- bench process

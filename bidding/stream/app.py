@@ -3,8 +3,8 @@
 ``with_stream(django_app)`` (``marketplace/asgi.py``) answers that one path itself and hands
 every other request to Django, so the ASGI process (uvicorn) serves the whole API and the
 stream. An open stream is one coroutine waiting on its auction's shared feed
-(``bidding.stream.hub``) and one pending ``receive`` that ends it when the client goes: no
-thread, no queue, no timer of its own. Database work (authentication, visibility, what a
+(``bidding.stream.hub``): no thread, no queue, no timer, no other task of its own; a client
+that went is noticed at the next heartbeat. Database work (authentication, visibility, what a
 reconnecting client missed) runs in worker threads when the client connects.
 """
 
@@ -108,30 +108,33 @@ async def stream(scope: Scope, receive: Receive, send: Send, *, auction_id: int)
 
 
 async def _live(opened: Opened, receive: Receive, send: Send) -> None:
-    """Send the replay, then follow the feed. The pending ``receive`` (the request has no body,
-    so it returns only at disconnect) cancels this task when the client goes."""
+    """Send the replay, then follow the feed until the stream ends or the client goes."""
     await receive()  # the (empty) request body
-    task = asyncio.current_task()
-    assert task is not None
-    gone = asyncio.ensure_future(receive())
-    disconnected = gone.add_done_callback
-    disconnected(lambda _: task.cancel())
     the_hub = hub()
     feed = the_hub.attach(opened)
     try:
         await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
         retry = f"retry: {settings.STREAM_RETRY_MILLISECONDS}\n\n".encode()
-        await _follow(opened, feed, send, first=retry)
-    except asyncio.CancelledError:
-        if not gone.done():
-            raise  # the process is stopping
+        await _follow(opened, feed, receive, send, first=retry)
     finally:
         the_hub.detach(feed)
-        gone.remove_done_callback(disconnected)  # type: ignore[arg-type]
-        gone.cancel()
 
 
-async def _follow(opened: Opened, feed: Feed, send: Send, *, first: bytes) -> None:
+async def _gone(receive: Receive) -> bool:
+    """Whether the client has disconnected. The request has no body, so ``receive`` returns only
+    at a disconnect (at once, if it has happened): give it one turn of the event loop. Checked
+    at each heartbeat, so a stream costs no waiting task of its own for it."""
+    probe = asyncio.ensure_future(receive())
+    await asyncio.sleep(0)
+    if probe.done():
+        return True
+    probe.cancel()
+    return False
+
+
+async def _follow(
+    opened: Opened, feed: Feed, receive: Receive, send: Send, *, first: bytes
+) -> None:
     the_hub = hub()
     last, beat, seen = opened.batch.head, the_hub.beat, feed.version
     chunk, final = _chunk(opened.batch.messages, insider=opened.insider, prefix=first)
@@ -151,8 +154,11 @@ async def _follow(opened: Opened, feed: Feed, send: Send, *, first: bytes) -> No
                 opened.auction_id, after=last
             )
             pending = read.batch.messages
-        prefix = HEARTBEAT if the_hub.beat != beat else b""
-        beat = the_hub.beat
+        prefix = b""
+        if the_hub.beat != beat:
+            if await _gone(receive):
+                return
+            prefix, beat = HEARTBEAT, the_hub.beat
         if pending:
             last = pending[-1].sequence
         chunk, final = _chunk(pending, insider=opened.insider, prefix=prefix)
