@@ -49,8 +49,8 @@ class AuctionStreamView(APIView):
             **problems(400, 401, 404),
             (421, "application/problem+json"): OpenApiResponse(
                 ProblemSerializer,
-                description="Asked of the sync web server: `stream_not_served_here`, with "
-                "`stream_url` where the stream is served.",
+                description="Asked of the sync web server: `stream_not_served_here`; the "
+                "member stream_url says where the stream is served.",
             ),
         },
     )

@@ -3,13 +3,17 @@ and the publish after commit."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from unittest import mock
 
 import pytest
 
 from bidding.stream import publish
-from bidding.stream.events import Event, Terms, end_before, latest, messages
+from bidding.stream.access import Batch, Opened
+from bidding.stream.app import _gone
+from bidding.stream.events import Event, Message, Terms, end_before, latest, messages
+from bidding.stream.hub import RECENT, Feed
 from tests.bidding.conftest import make_auction, post_bid, register
 from tests.support import assert_problem, client_for
 
@@ -77,6 +81,30 @@ def test_a_new_client_starts_with_the_latest_message_it_may_see():
     )
     assert [m.sequence for m in latest(found, insider=True)] == [2]
     assert latest(found, insider=False) == []
+
+
+# ------------------------------------------------------------------- the feed, a gone client
+
+
+def test_a_client_behind_the_feeds_memory_is_told_to_read_the_database():
+    feed = Feed(Opened(1, True, ENGLISH, Batch([], 10, END), False))
+    feed.add(Batch([Message(s, b"x", None) for s in range(11, 12 + RECENT)], 11 + RECENT, END))
+
+    assert feed.head == 11 + RECENT
+    assert feed.since(10) is None  # message 11 has left: a gap, never silently skipped
+    assert [m.sequence for m in feed.since(9 + RECENT) or []] == [10 + RECENT, 11 + RECENT]
+    assert feed.since(11 + RECENT) == []
+
+
+def test_a_gone_client_is_noticed_and_a_connected_one_is_not():
+    async def disconnected():
+        return {"type": "http.disconnect"}
+
+    async def connected():
+        await asyncio.Event().wait()
+
+    assert asyncio.run(_gone(disconnected)) is True
+    assert asyncio.run(_gone(connected)) is False
 
 
 # --------------------------------------------------------------------------- gunicorn's answer
