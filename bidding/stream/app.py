@@ -11,18 +11,23 @@ reconnecting client missed) runs in worker threads when the client connects.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 from rest_framework.exceptions import APIException, MethodNotAllowed
 
 from bidding.stream.access import Opened, last_event_id, stream_open, stream_read
 from bidding.stream.events import HEARTBEAT, Message
 from bidding.stream.hub import Feed, hub
+from marketplace.common.codes import ErrorCode
 from marketplace.common.errors import DomainError, exception_handler
+
+logger = logging.getLogger(__name__)
 
 # As Django's ASGIHandler types them.
 Scope = dict[str, Any]
@@ -98,6 +103,10 @@ async def stream(scope: Scope, receive: Receive, send: Send, *, auction_id: int)
         )
     except (APIException, DomainError) as exc:
         await _problem(send, exc)
+        return
+    except DatabaseError:
+        logger.exception("stream: the database failed while opening a stream")
+        await _problem(send, DomainError(code=ErrorCode.SERVICE_UNAVAILABLE, status_code=503))
         return
     if opened.ended:
         # The client has the final message: 204 tells an EventSource to stop reconnecting.

@@ -4,12 +4,14 @@ and the publish after commit."""
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.db import OperationalError
 
-from bidding.stream import publish
+from bidding.stream import app, publish
 from bidding.stream.access import Batch, Opened
 from bidding.stream.app import _gone
 from bidding.stream.events import Event, Message, Terms, end_before, latest, messages
@@ -105,6 +107,27 @@ def test_a_gone_client_is_noticed_and_a_connected_one_is_not():
 
     assert asyncio.run(_gone(disconnected)) is True
     assert asyncio.run(_gone(connected)) is False
+
+
+def test_a_database_failure_on_connect_is_a_503_problem(monkeypatch):
+    def database_down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(app, "stream_open", database_down)
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "headers": [(b"authorization", b"Token x")]}
+    asyncio.run(app.stream(scope, receive, send, auction_id=1))
+
+    assert sent[0]["status"] == 503
+    assert (b"content-type", b"application/problem+json") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"])["code"] == "service_unavailable"
 
 
 # --------------------------------------------------------------------------- gunicorn's answer
