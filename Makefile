@@ -12,7 +12,7 @@ EMBED := $(PY) -m tools.embedded run --
 MYPY := DATABASE_URL=postgres://typecheck@127.0.0.1:9/typecheck REDIS_URL=redis://127.0.0.1:9/0 \
 	MARKETPLACE_QUIET=1 $(PY) -m mypy
 
-.PHONY: install demo test lint typecheck docs run migrate seed services-up services-down bench-import bench-bids bench-transfer clean bench-market
+.PHONY: install demo test lint typecheck docs run migrate seed services-up services-down bench-import bench-bids bench-transfer clean bench-market bench-stream
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -91,3 +91,8 @@ bench-market: install
 .PHONY: bench-limits
 bench-limits: install
 	$(EMBED) $(PY) bench/limits.py
+
+# --- stream ---
+# 2,000 SSE clients on one auction while bids arrive (docs/BENCHMARKS.md, "Live stream").
+bench-stream: install
+	$(BENCH) $(PY) bench/stream.py --clients $${CLIENTS:-2000}

@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     NOT_REGISTERED = "not_registered"
     DEPOSIT_NOT_CONFIRMED = "deposit_not_confirmed"
     BUYER_NOT_ELIGIBLE = "buyer_not_eligible"
+    STREAM_NOT_SERVED_HERE = "stream_not_served_here"
 
 
 class AuditAction(StrEnum):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bidding.codes import ErrorCode
-from marketplace.common.errors import Conflict, Forbidden
+from marketplace.common.errors import Conflict, DomainError, Forbidden
 
 
 class AuctionNotOpen(Conflict):
@@ -34,3 +34,12 @@ class DepositNotConfirmed(Forbidden):
 class BuyerNotEligible(Forbidden):
     code = ErrorCode.BUYER_NOT_ELIGIBLE
     default_detail = "Your organisation is not eligible to bid."
+
+
+class StreamNotServedHere(DomainError):
+    """The live stream is served by the ASGI process, not by the sync web workers (which one
+    open stream would hold for as long as it lasts)."""
+
+    status_code = 421  # Misdirected Request: this server does not produce this response
+    code = ErrorCode.STREAM_NOT_SERVED_HERE
+    default_detail = "The live stream is served by the stream server (see stream_url)."

@@ -91,6 +91,13 @@ def _viewer(
     return viewer, found
 
 
+def auction_disclosed_to(*, user: User, auction: Auction) -> rules.Disclosure:
+    """Which of the auction's fields the caller sees (``rules.disclosure``): the live stream
+    sends ``price`` messages to those who see the price."""
+    viewer, _ = _viewer(user=user, auction=auction)
+    return rules.disclosure(viewer, auction)
+
+
 def auction_view(
     *, user: User, auction: Auction, registration: Registration | object | None = LOOK_UP
 ) -> dict[str, Any]:

@@ -413,3 +413,14 @@ METRICS_QUEUES = env_list("METRICS_QUEUES", "critical,imports,events")
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(DATA_DIR / "metrics")
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# --- stream ---
+# The live auction stream (bidding/stream/): served by the ASGI process (uvicorn), woken through
+# Redis pub/sub, with a database poll as the fallback. STREAM_URL is the stream server's base
+# URL as clients reach it; gunicorn names it when asked for the stream path (empty: the same
+# base URL as the API, behind a proxy that routes the path to the ASGI process).
+STREAM_URL = os.environ.get("STREAM_URL", "").rstrip("/")
+STREAM_HEARTBEAT_SECONDS = float(os.environ.get("STREAM_HEARTBEAT_SECONDS", "15"))
+STREAM_POLL_SECONDS = float(os.environ.get("STREAM_POLL_SECONDS", "2"))
+STREAM_RETRY_MILLISECONDS = int(os.environ.get("STREAM_RETRY_MILLISECONDS", "2000"))
+STREAM_CHANNEL_PREFIX = os.environ.get("STREAM_CHANNEL_PREFIX", "marketplace:auction-stream:")
+STREAM_PUBLISH_TIMEOUT_SECONDS = float(os.environ.get("STREAM_PUBLISH_TIMEOUT_SECONDS", "0.5"))

@@ -16,6 +16,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from bidding.api import AuctionViewSet, ConfirmDepositView
+from bidding.stream.api import AuctionStreamView
 from listings.api import PackageViewSet
 from marketplace.accounts.api import LogoutView, MeView, OrganizationViewSet, TokenView
 from marketplace.audit.api import AuditEventViewSet
@@ -62,6 +63,8 @@ api_v1: list[URLPattern | URLResolver] = [
     path("ledger/balances/", BalanceView.as_view(), name="ledger-balances"),
     path("ledger/verify/", LedgerVerifyView.as_view(), name="ledger-verify"),
     path("", include("market.urls")),
+    # Served by the ASGI process (marketplace/asgi.py); gunicorn answers where it is.
+    path("auctions/<int:pk>/stream/", AuctionStreamView.as_view(), name="auction-stream"),
     path("", include(router.urls)),
 ]
 

@@ -1,6 +1,9 @@
-"""Run the whole stack: gunicorn web, one Celery worker and Celery beat, together.
+"""Run the whole stack: gunicorn web, the ASGI stream server, one Celery worker and Celery beat.
 
-    python -m tools.stack run [--port 8000] [--workers N] [--then CMD]
+    python -m tools.stack run [--port 8000] [--stream-port 8001] [--workers N] [--then CMD]
+
+The stream server (uvicorn) serves the whole API as ASGI on its own port, and is the one that
+answers ``/api/v1/auctions/{id}/stream/`` (docs/ARCHITECTURE.md "Live stream").
 
 Starts the embedded PostgreSQL/Redis if needed (``tools.embedded.servers``), applies
 migrations, then starts the three processes with their output in ``DATA_DIR/log/`` (never on
@@ -69,8 +72,21 @@ def _stop(processes: Processes) -> None:
             proc.wait()
 
 
-def _commands(*, port: int, workers: int, log_dir: Path, run_dir: Path) -> dict[str, list[str]]:
-    """The command line of each process: web, worker and beat."""
+def _stream_command(port: int) -> list[str]:
+    """uvicorn with uvloop and httptools, the smallest cost per open stream; a short graceful
+    shutdown, since open streams never end by themselves (clients reconnect)."""
+    return [
+        *(sys.executable, "-m", "uvicorn", "marketplace.asgi:application"),
+        *("--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools"),
+        *("--lifespan", "on", "--timeout-graceful-shutdown", "3", "--backlog", "4096"),
+        "--no-access-log",
+    ]
+
+
+def _commands(
+    *, port: int, stream_port: int, workers: int, log_dir: Path, run_dir: Path
+) -> dict[str, list[str]]:
+    """The command line of each process: web, stream, worker and beat."""
     python = sys.executable
     return {
         "web": [
@@ -90,6 +106,7 @@ def _commands(*, port: int, workers: int, log_dir: Path, run_dir: Path) -> dict[
             "--error-logfile",
             str(log_dir / "web.log"),
         ],
+        "stream": _stream_command(stream_port),
         "worker": [
             python,
             "-m",
@@ -166,17 +183,30 @@ def _serve(processes: Processes, stopping: _Stopping, log_dir: Path) -> int:
     return status
 
 
-def _run(args: argparse.Namespace) -> int:
+def _ports(args: argparse.Namespace) -> tuple[int, int] | None:
+    """The web and stream ports; None (said why) when one is taken."""
     port = free_port() if args.port == "auto" else int(args.port)
-    if port_open(port):
-        print(f"port {port} is already in use (is the stack already running?)", file=sys.stderr)
+    auto_stream = args.port == "auto" or args.stream_port == "auto"
+    stream_port = free_port() if auto_stream else int(args.stream_port or port + 1)
+    for taken in (port, stream_port):
+        if port_open(taken):
+            print(f"port {taken} is already in use (is the stack running?)", file=sys.stderr)
+            return None
+    return port, stream_port
+
+
+def _run(args: argparse.Namespace) -> int:
+    ports = _ports(args)
+    if ports is None:
         return 1
+    port, stream_port = ports
     run_dir = embedded.data_dir() / "run" / str(port)
     log_dir = embedded.data_dir() / "log"
     run_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
     with embedded.servers() as urls:
-        env = {**os.environ, **urls, "MARKETPLACE_QUIET": "1"}
+        stream_url = f"http://127.0.0.1:{stream_port}"
+        env = {**os.environ, **urls, "MARKETPLACE_QUIET": "1", "STREAM_URL": stream_url}
         env.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings")
         # Prometheus samples of this stack's processes, from zero at each start (OPERATIONS.md).
         env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(run_dir / "metrics"))
@@ -188,7 +218,13 @@ def _run(args: argparse.Namespace) -> int:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        commands = _commands(port=port, workers=args.workers, log_dir=log_dir, run_dir=run_dir)
+        commands = _commands(
+            port=port,
+            stream_port=stream_port,
+            workers=args.workers,
+            log_dir=log_dir,
+            run_dir=run_dir,
+        )
         stopping = _Stopping()
         processes: Processes = {}
         status = 0
@@ -196,14 +232,18 @@ def _run(args: argparse.Namespace) -> int:
             processes = _start(commands, env, log_dir)
             base_url = f"http://127.0.0.1:{port}"
             _wait_ready(f"{base_url}/readyz", processes)
+            _wait_ready(f"{stream_url}/readyz", processes)
             print(
                 f"stack ready: web {base_url} (API {base_url}/api/v1/, docs {base_url}/api/docs/), "
+                f"stream server {stream_url} (/api/v1/auctions/{{id}}/stream/), "
                 f"worker and beat running; logs in {log_dir}",
                 flush=True,
             )
             if args.then:
                 status = subprocess.call(
-                    shlex.split(args.then), cwd=BASE_DIR, env={**env, "BASE_URL": base_url}
+                    shlex.split(args.then),
+                    cwd=BASE_DIR,
+                    env={**env, "BASE_URL": base_url, "STREAM_URL": stream_url},
                 )
             else:
                 status = _serve(processes, stopping, log_dir)
@@ -218,12 +258,18 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.stack", description="Web, one Celery worker and beat, together."
+        prog="python -m tools.stack",
+        description="Web, the stream server, one Celery worker and beat, together.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start the stack; stop it on Ctrl-C or after --then")
     run.add_argument(
         "--port", default=os.environ.get("PORT", "8000"), help="web port, or 'auto' for a free one"
+    )
+    run.add_argument(
+        "--stream-port",
+        default=os.environ.get("STREAM_PORT"),
+        help="stream server port (default: web port + 1), or 'auto'",
     )
     run.add_argument(
         "--workers", type=int, default=int(os.environ.get("WEB_WORKERS", str(WEB_WORKERS)))

@@ -30,6 +30,7 @@ from bidding.models import Auction, AuctionFormat, AuctionStatus, Bid, Registrat
 from bidding.services.auctions import open_if_due
 from bidding.services.schedule import CLOSE_TASK, schedule
 from bidding.services.trail import auction_record
+from bidding.stream.publish import auction_stream_changed
 from marketplace.accounts.models import Organization, User
 from marketplace.audit.services import (
     StreamHead,
@@ -169,6 +170,7 @@ def bid_place(*, actor: User, auction_id: int, amount: object) -> Bid:
         _bid_write(bid, changes=changes, actor=actor, stream=stream, head=lock.head)
         if changes.new_end is not None:
             _extend(auction_id, from_=lock.auction.ends_at, to=changes.new_end, bid_id=bid.pk)
+        auction_stream_changed(auction_id)
     bid._state.adding = False
     bid._state.db = connection.alias
     return bid

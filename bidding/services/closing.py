@@ -23,6 +23,7 @@ from bidding.models import (
 )
 from bidding.services.auctions import auction_transition, open_if_due
 from bidding.services.trail import auction_record, deposit_record
+from bidding.stream.publish import auction_stream_changed
 from listings import services as listing_services
 from marketplace.accounts.models import User
 from marketplace.common.atomic import require_atomic
@@ -86,6 +87,7 @@ def auction_close(*, auction_id: int) -> CloseResult:
 
 
 def _record_closed(auction: Auction, winning: Bid | None) -> None:
+    auction_stream_changed(auction.pk)
     auction_record(
         auction.pk,
         AuditAction.AUCTION_CLOSED,
@@ -140,6 +142,7 @@ def auction_cancel(*, actor: User, auction_id: int, reason: str = "") -> Auction
             actor=actor,
             data={"from": previous, "reason": reason},
         )
+        auction_stream_changed(auction.pk)
     return auction
 
 

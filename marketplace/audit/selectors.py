@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,19 @@ from marketplace.audit.services import GENESIS_HASH, hash_of
 
 def audit_event_list() -> QuerySet[AuditEvent]:
     return AuditEvent.objects.all().order_by("id")
+
+
+def stream_events(
+    *, stream: str, actions: Collection[str], after: int = 0, up_to: int | None = None
+) -> QuerySet[AuditEvent]:
+    """The events of one stream with these actions, in sequence order, after sequence ``after``
+    (and up to ``up_to``): a range of the stream's unique (stream, sequence) index. A reader
+    that remembers the last sequence it saw reads exactly what was committed since, with no
+    gap and no repeat (sequences are gapless and commit with their change)."""
+    events = AuditEvent.objects.filter(stream=stream, sequence__gt=after, action__in=actions)
+    if up_to is not None:
+        events = events.filter(sequence__lte=up_to)
+    return events.order_by("sequence")
 
 
 @dataclass

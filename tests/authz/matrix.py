@@ -294,6 +294,10 @@ ROWS: list[Row] = [
                   compliance=REGISTRATIONS, admin=REGISTRATIONS)),
     row("POST",  "auctions/{pk}/registrations/",     403, 403, 409, 201, 403, 403, 403, 403, 401,
         pk="open_auction", body={"accept_nda": True}),
+    # The live stream is served by the ASGI process; the WSGI app checks who may see it (401,
+    # 404) and then answers 421 naming the stream server (tests/stream drive uvicorn itself).
+    row("GET",   "auctions/{pk}/stream/",            421, 421, 421, 421, 421, 421, 421, 421, 401,
+        pk="open_auction"),
     row("GET",   "auctions/{pk}/bids/",              200, 403, 200, 403, 200, 403, 200, 200, 401,
         pk="open_auction"),
     row("POST",  "auctions/{pk}/bids/",              403, 403, 201, 403, 403, 403, 403, 403, 401,

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from tools.demo.client import Client, DemoError, show, step
+from tools.demo.livestream import StreamWatcher
 
 ENGLISH_TERMS = {
     "format": "english",
@@ -27,11 +28,13 @@ def auction(
     step("The seller opens an English auction with a hidden reserve and a soft close")
     auc = open_auction(seller, package, ENGLISH_TERMS, seconds=16)
     show("soft close: a bid in the last 8 s moves the end to 10 s after the bid")
+    watcher = StreamWatcher(seller, auc["id"])
     register(compliance, buyers, auc, package)
     path = f"/api/v1/auctions/{auc['id']}/bids/"
     _bidding(buyers, auc, path)
     step("The Celery worker closes the auction at its extended end")
     wait_closed(seller, auc)
+    watcher.report()
     _history(seller, buyers[1], path)
 
     step("Settlement opened for the winner (amounts in CNY)")
