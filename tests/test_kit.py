@@ -15,7 +15,7 @@ from settlement.models import Settlement
 from tests import factories
 from tests.support import assert_problem
 
-PROJECT_PACKAGES = ("marketplace.", "listings.", "bidding.", "settlement.")
+PROJECT_PACKAGES = ("marketplace.", "listings.", "bidding.", "settlement.", "notifications.")
 FACTORIES = sorted(
     (
         obj
