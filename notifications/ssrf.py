@@ -80,16 +80,17 @@ def _addresses(host: str, port: int) -> list[IPAddress]:
 
 
 def _internal(address: IPAddress) -> bool:
-    return address.is_loopback or address.is_private
+    """Loopback, private, and anything else not globally routable (shared, documentation)."""
+    return address.is_loopback or address.is_private or not address.is_global
 
 
 def _never(address: IPAddress) -> bool:
-    # Link-local first: 169.254.0.0/16 also counts as private.
+    # Checked before _internal: 169.254.0.0/16 and 240.0.0.0/4 also count as private.
     return (
         address.is_link_local
         or address.is_multicast
         or address.is_unspecified
-        or (address.is_reserved and not address.is_private)
+        or (address.is_reserved and not address.is_loopback)
     )
 
 
