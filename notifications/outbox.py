@@ -11,18 +11,17 @@ relay task is kicked (best effort: a lost kick only waits for the relay's period
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from django.db import connection, transaction
 
 from marketplace.audit.listeners import SqlWrite
 from marketplace.audit.models import AuditEvent
+from notifications import kick
 from notifications.catalog import EventType
 from notifications.fanout import Notice, notices_for
 from notifications.fanout.bids import bid_placed_write
 from notifications.models import Event
 
-logger = logging.getLogger(__name__)
 BID_PLACED = str(EventType.BID_PLACED)
 
 
@@ -66,9 +65,5 @@ def kick_relay_on_commit() -> None:
 def _kick_relay() -> None:
     from notifications.tasks import relay
 
-    try:
-        # No publish retries: with the broker down the request must not wait; the periodic
-        # relay finds the rows once it is back.
-        relay.apply_async(retry=False)
-    except Exception:  # the broker is unreachable: the beat-driven relay catches up
-        logger.warning("relay kick not sent; the periodic relay will send the events")
+    # With the broker down the request does not wait: the periodic relay sends the events.
+    kick.send(relay, [()])

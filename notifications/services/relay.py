@@ -17,7 +17,6 @@ killed worker only delays delivery. Two short transactions, each taking its rows
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -26,10 +25,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from marketplace.accounts.models import User
+from notifications import kick
 from notifications.catalog import DEFAULT_EMAIL_TYPES
 from notifications.models import Delivery, DeliveryStatus, Event, WebhookEndpoint
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,9 +131,5 @@ def deliveries_dispatch(*, batch: int) -> int:
 def _send_tasks(due: list[tuple[int, int]]) -> None:
     from notifications.tasks import deliver
 
-    for delivery_id, attempts in due:
-        try:
-            deliver.apply_async((delivery_id, attempts), retry=False)
-        except Exception:  # broker unreachable: the lease expires and a later relay resends
-            logger.warning("delivery tasks not sent; they are resent after the lease")
-            return
+    # Those not sent (broker unreachable) are sent again by a relay after their lease.
+    kick.send(deliver, due)
