@@ -80,3 +80,8 @@ bench-transfer: install
 
 clean: services-down
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache
+
+# What the events outbox costs a bid (in-process, with and without the listener).
+.PHONY: bench-outbox
+bench-outbox: install
+	$(BENCH) $(PY) bench/outbox.py --bids $${BIDS:-300} --rounds $${ROUNDS:-3}
