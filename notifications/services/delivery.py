@@ -102,6 +102,8 @@ def _send(delivery: Delivery) -> Outcome:
         return _post(delivery.event, delivery.endpoint)
     assert delivery.user is not None
     address, _ = email_choices(delivery.user)
+    if not address:  # removed since the relay chose this user: nothing to send to
+        return Outcome(False, None, None, "The user has no e-mail address.")
     started = time.monotonic()
     subject, text = email_of(delivery.event)
     try:
