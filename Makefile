@@ -96,3 +96,8 @@ bench-limits: install
 # 2,000 SSE clients on one auction while bids arrive (docs/BENCHMARKS.md, "Live stream").
 bench-stream: install
 	$(BENCH) $(PY) bench/stream.py --clients $${CLIENTS:-2000}
+
+# What the events outbox costs a bid (in-process, with and without the listener).
+.PHONY: bench-outbox
+bench-outbox: install
+	$(BENCH) $(PY) bench/outbox.py --bids $${BIDS:-300} --rounds $${ROUNDS:-3}

@@ -424,3 +424,37 @@ STREAM_POLL_SECONDS = float(os.environ.get("STREAM_POLL_SECONDS", "2"))
 STREAM_RETRY_MILLISECONDS = int(os.environ.get("STREAM_RETRY_MILLISECONDS", "2000"))
 STREAM_CHANNEL_PREFIX = os.environ.get("STREAM_CHANNEL_PREFIX", "marketplace:auction-stream:")
 STREAM_PUBLISH_TIMEOUT_SECONDS = float(os.environ.get("STREAM_PUBLISH_TIMEOUT_SECONDS", "0.5"))
+
+# --- events (notifications: outbox, webhooks, e-mail) ---
+INSTALLED_APPS.append("notifications")
+# http:// webhook URLs and private/loopback addresses are refused unless this is on (API.md);
+# on by default outside production, for local receivers in development and tests.
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", ENVIRONMENT != "production")
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Retries: the wait after the n-th failed attempt is base * 4**(n-1), at most the cap, +-20%
+# jitter; after WEBHOOK_MAX_ATTEMPTS attempts the delivery is failed (docs/INTEGRATION.md).
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "8"))
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOK_RETRY_BASE_SECONDS", "30"))
+WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOK_RETRY_MAX_SECONDS", str(8 * 3600)))
+# An endpoint whose attempts fail this many times in a row is disabled and its organisation told.
+WEBHOOK_DISABLE_AFTER_FAILURES = int(os.environ.get("WEBHOOK_DISABLE_AFTER_FAILURES", "24"))
+# A delivery task that has not recorded its attempt this long after it was sent (lost message,
+# killed worker) is sent again by the relay; longer than the webhook timeout.
+NOTIFICATIONS_LEASE_SECONDS = float(os.environ.get("NOTIFICATIONS_LEASE_SECONDS", "60"))
+NOTIFICATIONS_DUE_SOON_HOURS = float(os.environ.get("NOTIFICATIONS_DUE_SOON_HOURS", "24"))
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "NPL Marketplace <no-reply@localhost>")
+CELERY_BEAT_SCHEDULE["notifications-relay"] = {
+    "task": "notifications.relay",
+    "schedule": float(os.environ.get("NOTIFICATIONS_RELAY_SECONDS", "2")),
+}
+CELERY_BEAT_SCHEDULE["notifications-due-soon"] = {
+    "task": "notifications.due_soon_sweep",
+    "schedule": float(os.environ.get("NOTIFICATIONS_DUE_SOON_SWEEP_SECONDS", "300")),
+}

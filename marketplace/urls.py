@@ -23,6 +23,7 @@ from marketplace.audit.api import AuditEventViewSet
 from marketplace.common.health import HealthzView, ReadyzView
 from marketplace.ledger.api import BalanceView, EntryViewSet, LedgerVerifyView
 from marketplace.observability.views import metrics_view
+from notifications.api import NotificationPreferenceView, WebhookViewSet
 from settlement.api import SettlementViewSet
 from settlement.transfer_api import TransferViewSet
 
@@ -37,11 +38,17 @@ router.register("auctions", AuctionViewSet, basename="auction")
 router.register("settlements", SettlementViewSet, basename="settlement")
 router.register("transfers", TransferViewSet, basename="transfer")
 router.register("ledger/entries", EntryViewSet, basename="ledger-entry")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("auth/logout/", LogoutView.as_view(), name="auth-logout"),
     path("me/", MeView.as_view(), name="me"),
+    path(
+        "me/notification-preferences/",
+        NotificationPreferenceView.as_view(),
+        name="me-notification-preferences",
+    ),
     # JSON unless the client asks for YAML (Accept: application/yaml).
     path(
         "schema/",

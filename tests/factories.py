@@ -46,6 +46,12 @@ from marketplace.ledger import movements
 from marketplace.ledger.models import Account, AccountKind, Entry
 from marketplace.ledger.services import account_for
 from marketplace.outbox.models import OutboxMessage
+from notifications.fanout import Notice
+from notifications.models import Delivery, Event, NotificationPreference, WebhookEndpoint
+from notifications.outbox import events_write
+from notifications.services.preferences import preference_set
+from notifications.services.relay import events_fan_out
+from notifications.services.webhooks import webhook_create
 from settlement.models import Settlement, SettlementStatus, Transfer
 from settlement.payments import settlement_confirm_payment
 from settlement.tasks import close_and_settle
@@ -542,3 +548,75 @@ class DealFactory(factory.django.DjangoModelFactory):
             setattr(deal, name, value)
         deal.save()
         return deal
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    """An endpoint created through ``webhook_create`` (a loopback URL: tests allow them)."""
+
+    class Meta:
+        model = WebhookEndpoint
+
+    created_by = factory.SubFactory(UserFactory)
+    url = "http://127.0.0.1:9/hooks"
+    event_types = factory.LazyFunction(lambda: ["auction.won", "bid.outbid"])
+    active = True
+
+    @classmethod
+    def _create(cls, model_class, created_by, url, event_types, active, **kwargs):
+        endpoint, _secret = webhook_create(
+            actor=created_by, url=url, event_types=event_types, active=active
+        )
+        return endpoint
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    """An event for one organisation, written through the outbox."""
+
+    class Meta:
+        model = Event
+
+    type = "auction.won"
+    organization = factory.SubFactory(OrganizationFactory)
+    data = factory.LazyFunction(lambda: {"auction_id": 1, "price": "100.00"})
+
+    @classmethod
+    def _create(cls, model_class, type, organization, data, **kwargs):
+        with transaction.atomic():
+            (event,) = events_write(
+                [Notice(type, organization.pk, data)], created_at=timezone.now()
+            )
+        return event
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    """The delivery of an event to an endpoint of its organisation, made by the relay."""
+
+    class Meta:
+        model = Delivery
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+
+    @classmethod
+    def _create(cls, model_class, endpoint, **kwargs):
+        event = EventFactory(type=endpoint.event_types[0], organization=endpoint.organization)
+        events_fan_out(batch=10_000)
+        return Delivery.objects.get(event=event, endpoint=endpoint)
+
+
+class NotificationPreferenceFactory(factory.django.DjangoModelFactory):
+    """A user's e-mail choices, set through ``preference_set``."""
+
+    class Meta:
+        model = NotificationPreference
+
+    user = factory.SubFactory(UserFactory)
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    event_types = factory.LazyFunction(lambda: ["auction.won"])
+
+    @classmethod
+    def _create(cls, model_class, user, email, event_types, **kwargs):
+        preference_set(user=user, email=email, event_types=event_types)
+        return NotificationPreference.objects.get(user=user)

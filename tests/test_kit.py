@@ -15,7 +15,14 @@ from settlement.models import Settlement
 from tests import factories
 from tests.support import assert_problem
 
-PROJECT_PACKAGES = ("marketplace.", "listings.", "bidding.", "settlement.", "market.")
+PROJECT_PACKAGES = (
+    "marketplace.",
+    "listings.",
+    "bidding.",
+    "settlement.",
+    "market.",
+    "notifications.",
+)
 FACTORIES = sorted(
     (
         obj

@@ -140,9 +140,9 @@ def bid_place(*, actor: User, auction_id: int, amount: object) -> Bid:
     Round trips of an accepted bid: the unlocked read of registration and auction; BEGIN; the
     row lock with the head of the auction's audit stream and the bid's id (``_bid_lock``); one
     statement that inserts the bid, updates the auction (and the bidder's alias on its first
-    English bid) and appends the ``bid.placed`` event (``_bid_write``); COMMIT. Every writer of
-    the auction's stream holds the auction's row lock, which serialises the chain (DESIGN.md:
-    no global lock on the hot path)."""
+    English bid) and appends the ``bid.placed`` event with what its audit listeners write
+    (``_bid_write``); COMMIT. Every writer of the auction's stream holds the auction's row
+    lock, which serialises the chain (DESIGN.md: no global lock on the hot path)."""
     org = _bidding_organization(actor)
     value = _amount(amount)
     if org.eligibility != "approved":
@@ -340,6 +340,10 @@ def _bid_write(
             "placed_at": bid.placed_at,
         },
     )
+    # Listeners' writes (the events outbox) go in the same statement: no extra round trip.
+    listener_parts, listener_params = append.with_parts()
+    parts += listener_parts
+    params += listener_params
     with connection.cursor() as cursor:
         cursor.execute(f"WITH {', '.join(parts)} {append.sql}", [*params, *append.params])
 

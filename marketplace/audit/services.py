@@ -13,6 +13,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from marketplace.audit import listeners
+from marketplace.audit.listeners import SqlWrite
 from marketplace.audit.models import AuditEvent
 from marketplace.common.atomic import require_atomic
 from marketplace.common.locks import advisory_xact_lock
@@ -174,9 +176,18 @@ class PreparedAppend:
     """One event, hashed, and the statement that appends it.
 
     ``sql`` is a single INSERT: run it with ``params`` on its own, or as the final statement of
-    a ``WITH`` statement of the caller's (its parameters then come after the caller's)."""
+    a ``WITH`` statement of the caller's (its parameters then come after the caller's).
+    ``writes`` are the listeners' writes (``marketplace.audit.listeners``) that must run in the
+    same transaction: as parts of that ``WITH`` statement (``with_parts``), or each on its own
+    before the insert."""
 
     event: AuditEvent
+    writes: tuple[SqlWrite, ...] = ()
+
+    def with_parts(self) -> tuple[list[str], list[Any]]:
+        """The writes as ``WITH`` parts (``listener_<n> AS (...)``) and their parameters."""
+        parts = [f"listener_{n} AS ({w.sql})" for n, w in enumerate(self.writes)]
+        return parts, [p for w in self.writes for p in w.params]
 
     @property
     def sql(self) -> str:
@@ -210,7 +221,10 @@ def event_append(
     writer of the stream from the read of ``head`` until its commit: a lock that every writer
     of the stream takes (the bid path: the auction's row lock, which ``record``'s callers on an
     auction's stream hold as well). Otherwise two writers read the same head, and the second
-    insert fails on the stream's unique sequence."""
+    insert fails on the stream's unique sequence.
+
+    Every listener registered with ``marketplace.audit.listeners.listen`` runs on the event
+    here, inside the caller's transaction."""
     require_atomic("audit.event_append")
     if organization is None and actor is not None:
         organization = getattr(actor, "organization", None)
@@ -230,7 +244,8 @@ def event_append(
         prev_hash=prev_hash,
     )
     event.hash = hash_of(event)
-    return PreparedAppend(event)
+    # In the caller's transaction, so what listeners write commits or rolls back with the event.
+    return PreparedAppend(event, listeners.notify(event))
 
 
 def record(
@@ -258,7 +273,7 @@ def record(
     require_atomic("audit.record")
     stream = stream or stream_for(object_type, object_id)
     advisory_xact_lock(f"audit:{stream}")
-    event = event_append(
+    append = event_append(
         stream=stream,
         head=stream_head(stream),
         action=action,
@@ -267,7 +282,12 @@ def record(
         actor=actor,
         organization=organization,
         data=data,
-    ).event
+    )
+    if append.writes:
+        with connection.cursor() as cursor:
+            for write in append.writes:
+                cursor.execute(write.sql, write.params)
+    event = append.event
     event.save(force_insert=True)
     return event
 

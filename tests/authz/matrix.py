@@ -24,6 +24,7 @@ from django.db.models import Model
 from bidding.models import Auction, Registration
 from listings.models import Package
 from marketplace.accounts.models import Organization
+from notifications.models import WebhookEndpoint
 from settlement.models import Settlement, Transfer
 from tests.authz.world import ROLES, World
 from tests.factories import demo_loan, demo_tape_csv
@@ -89,6 +90,7 @@ LISTINGS: dict[str, Listing] = {
     "/api/v1/auctions/{pk}/registrations/": Listing(Registration, _by_id),
     "/api/v1/settlements/": Listing(Settlement, _by_id),
     "/api/v1/transfers/": Listing(Transfer, _by_id),
+    "/api/v1/webhooks/": Listing(WebhookEndpoint, _by_id),
     "/api/v1/ledger/entries/": Listing(Organization, lambda item: int(item["organization"])),
     "/api/v1/ledger/balances/": Listing(
         Organization, lambda item: int(item["organization"]), results=lambda body: body
@@ -184,6 +186,30 @@ def ledger_sees() -> dict[str, frozenset[str]]:
 ROWS: list[Row] = [
     row("GET",   "/healthz",                         200, 200, 200, 200, 200, 200, 200, 200, 200),
     row("GET",   "/readyz",                          200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # Webhooks (API.md "Events, webhooks, live stream"): users of an approved organisation, for
+    # their own organisation only (another organisation's endpoint is not found); a suspended
+    # or pending buyer is refused before any lookup. Notification preferences: any user, own.
+    row("GET",   "webhooks/",                        200, 200, 200, 200, 403, 403, 200, 200, 401,
+        sees=sees(seller="webhook", other_seller="", registered="", bidder="", compliance="",
+                  admin="")),
+    row("POST",  "webhooks/",                        201, 201, 201, 201, 403, 403, 201, 201, 401,
+        body={"url": "http://127.0.0.1:9/hooks", "event_types": ["auction.won"]}),
+    row("GET",   "webhooks/{pk}/",                   200, 404, 404, 404, 403, 403, 404, 404, 401,
+        pk="webhook"),
+    row("PATCH", "webhooks/{pk}/",                   200, 404, 404, 404, 403, 403, 404, 404, 401,
+        pk="webhook", body={"active": False}),
+    row("DELETE", "webhooks/{pk}/",                  204, 404, 404, 404, 403, 403, 404, 404, 401,
+        pk="webhook"),
+    row("POST",  "webhooks/{pk}/rotate-secret/",     200, 404, 404, 404, 403, 403, 404, 404, 401,
+        pk="webhook"),
+    row("GET",   "webhooks/{pk}/deliveries/",        200, 404, 404, 404, 403, 403, 404, 404, 401,
+        pk="webhook"),
+    row("POST",  "webhooks/{pk}/deliveries/{delivery_id}/redeliver/",
+                                                     202, 404, 404, 404, 403, 403, 404, 404, 401,
+        pk="webhook", delivery_id="delivery"),
+    row("GET",   "me/notification-preferences/",     200, 200, 200, 200, 200, 200, 200, 200, 401),
+    row("PUT",   "me/notification-preferences/",     200, 200, 200, 200, 200, 200, 200, 200, 401,
+        body={"event_types": ["auction.won"]}),
     # Prometheus metrics: platform users (or the METRICS_TOKEN bearer); hidden from the rest.
     row("GET",   "/metrics",                         404, 404, 404, 404, 404, 404, 200, 200, 401),
     row("GET",   "/api/docs/",                       200, 200, 200, 200, 200, 200, 200, 200, 200),

@@ -27,11 +27,13 @@ from settlement.tasks import close_and_settle
 from tests.factories import (
     AuctionFactory,
     BidFactory,
+    DeliveryFactory,
     OrganizationFactory,
     PackageFactory,
     RegistrationFactory,
     TransferFactory,
     UserFactory,
+    WebhookEndpointFactory,
     make_bank_officer,
     make_bidder,
 )
@@ -190,8 +192,17 @@ CORE_BUILDERS: list[Builder] = [
     _settlements,
     _ledger,
 ]
+
+
+def _webhooks(world: World) -> None:
+    """A webhook endpoint of the seller's bank, with one delivery."""
+    webhook = WebhookEndpointFactory(created_by=world.users["seller"])
+    world.objects["webhook"] = webhook
+    world.objects["delivery"] = DeliveryFactory(endpoint=webhook)
+
+
 # Builders of other apps' objects (webhooks, market data...), run after the core ones.
-BUILDERS: list[Builder] = []
+BUILDERS: list[Builder] = [_webhooks]
 
 
 def build_world() -> World:

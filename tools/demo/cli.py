@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+from tools.demo import webhooks
 from tools.demo.auction import auction
 from tools.demo.client import Client, DemoError
 from tools.demo.default import default_sale
@@ -26,6 +27,9 @@ def _story(rows: int) -> None:
     foundation(admin, compliance)
     seller, other_seller = (Client(name).login() for name in SELLERS)
     buyer, other = (Client(name).login() for name in BUYERS)
+    hooks = webhooks.start()  # the buyer's and the bank's webhook endpoints, verified locally
+    webhooks.register(hooks, buyer, "buyer")
+    webhooks.register(hooks, seller, "bank")
 
     package = listing(seller, compliance, buyer, rows, title="Personal unsecured NPL portfolio")
     disclosure(buyer, package)
@@ -47,6 +51,7 @@ def _story(rows: int) -> None:
     ]
     ledger_balances(admin, party_ids)
     verifications(compliance)
+    webhooks.report(hooks)
 
 
 def _run(args: argparse.Namespace) -> int:
