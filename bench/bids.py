@@ -532,12 +532,13 @@ def remove_scheduled_messages(auction_ids: list[int]) -> int:
 
     wanted = {f"({i},)" for i in auction_ids} | {f"[{i}]" for i in auction_ids}
     client = redis.Redis.from_url(settings.REDIS_URL)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE  # opens and closes are time-critical
     removed = 0
-    for raw in client.lrange("celery", 0, -1):
+    for raw in client.lrange(queue, 0, -1):
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             headers = json.loads(raw).get("headers", {})
             if headers.get("task") in (CLOSE_TASK, OPEN_TASK) and headers.get("argsrepr") in wanted:
-                removed += client.lrem("celery", 1, raw)
+                removed += client.lrem(queue, 1, raw)
     return removed
 
 
