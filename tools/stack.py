@@ -1,10 +1,10 @@
-"""Run the whole stack: gunicorn web, one Celery worker and Celery beat, together.
+"""Run the whole stack: gunicorn web, a Celery worker per pool and Celery beat, together.
 
     python -m tools.stack run [--port 8000] [--workers N] [--then CMD]
 
 Starts the embedded PostgreSQL/Redis if needed (``tools.embedded.servers``), applies
-migrations, then starts the three processes with their output in ``DATA_DIR/log/`` (never on
-the terminal), waits for ``/readyz``, and runs until Ctrl-C / SIGTERM, when it stops all three
+migrations, then starts the processes with their output in ``DATA_DIR/log/`` (never on
+the terminal), waits for ``/readyz``, and runs until Ctrl-C / SIGTERM, when it stops them all
 and any embedded server it started. With ``--then CMD`` it runs CMD (with ``BASE_URL`` set)
 once the stack is ready, then stops everything and exits with CMD's status.
 """
@@ -35,6 +35,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # a request spends much of its time waiting for PostgreSQL. bench/bids.py runs the same.
 WEB_WORKERS = 10
 WEB_SERVER_OPTIONS = ("--worker-class", "sync")
+
+# Worker pools (settings, "queues"): each its own processes, so a tape import, however long,
+# never holds a process that a close is waiting for. Events ride with imports: both are
+# background work, neither time-critical. WORKER_<POOL>_CONCURRENCY (else WORKER_CONCURRENCY)
+# sizes a pool.
+WORKER_POOLS = {"critical": "critical", "imports": "imports,events"}
 
 Processes = dict[str, "subprocess.Popen[bytes]"]
 
@@ -68,8 +74,30 @@ def _stop(processes: Processes) -> None:
             proc.wait()
 
 
+def _worker_command(pool: str, queues: str, *, port: int) -> list[str]:
+    """A Celery worker of one pool: its own processes, consuming only its queues."""
+    default = os.environ.get("WORKER_CONCURRENCY", "2")
+    concurrency = os.environ.get(f"WORKER_{pool.upper()}_CONCURRENCY", default)
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "marketplace",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--queues",
+        queues,
+        "--concurrency",
+        concurrency,
+        "--hostname",
+        f"{pool}-{port}@%h",
+    ]
+
+
 def _commands(*, port: int, workers: int, log_dir: Path, run_dir: Path) -> dict[str, list[str]]:
-    """The command line of each process: web, worker and beat."""
+    """The command line of each process: web, a worker per pool and beat."""
     python = sys.executable
     return {
         "web": [
@@ -89,20 +117,10 @@ def _commands(*, port: int, workers: int, log_dir: Path, run_dir: Path) -> dict[
             "--error-logfile",
             str(log_dir / "web.log"),
         ],
-        "worker": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "marketplace",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            os.environ.get("WORKER_CONCURRENCY", "2"),
-            "--hostname",
-            f"worker-{port}@%h",
-        ],
+        **{
+            f"worker-{pool}": _worker_command(pool, queues, port=port)
+            for pool, queues in WORKER_POOLS.items()
+        },
         "beat": [
             python,
             "-m",
@@ -194,7 +212,7 @@ def _run(args: argparse.Namespace) -> int:
             _wait_ready(f"{base_url}/readyz", processes)
             print(
                 f"stack ready: web {base_url} (API {base_url}/api/v1/, docs {base_url}/api/docs/), "
-                f"worker and beat running; logs in {log_dir}",
+                f"workers ({', '.join(WORKER_POOLS)}) and beat running; logs in {log_dir}",
                 flush=True,
             )
             if args.then:
@@ -214,7 +232,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.stack", description="Web, one Celery worker and beat, together."
+        prog="python -m tools.stack", description="Web, the Celery worker pools and beat."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start the stack; stop it on Ctrl-C or after --then")
