@@ -39,3 +39,15 @@ def django_against_embedded(broker_db: int) -> Iterator[tuple[str, str]]:
 
         django.setup()
         yield database_url, broker_url
+
+
+def unique_factory_names() -> None:
+    """The test factories number organisations and users from 0; in a database that earlier
+    runs used, start past anything they made."""
+    import time
+
+    from tests.factories import OrganizationFactory, UserFactory
+
+    start = time.time_ns() // 1000 % 10**12
+    OrganizationFactory.reset_sequence(start)
+    UserFactory.reset_sequence(start)

@@ -90,18 +90,9 @@ class Cast:
 
 
 def make_cast() -> Cast:
-    """A bank, a buyer and compliance; names unique in a database that earlier runs used."""
-    from tests.factories import (
-        OrganizationFactory,
-        UserFactory,
-        make_bank_officer,
-        make_bidder,
-        platform_user,
-    )
+    """A bank, a buyer and compliance."""
+    from tests.factories import make_bank_officer, make_bidder, platform_user
 
-    start = time.time_ns() // 1000 % 10**12
-    OrganizationFactory.reset_sequence(start)
-    UserFactory.reset_sequence(start)
     return Cast(seller=make_bank_officer(), compliance=platform_user(), bidder=make_bidder())
 
 
@@ -318,9 +309,10 @@ def run_phases(args: argparse.Namespace, database_url: str, broker_url: str, log
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    from tests.faults.cli import django_against_embedded
+    from tests.faults.cli import django_against_embedded, unique_factory_names
 
     with django_against_embedded(args.broker_db) as (database_url, broker_url):
+        unique_factory_names()
         log_dir = Path(tempfile.mkdtemp(prefix="close-storm-"))
         print(
             f"close storm: {args.auctions} auctions ending within {args.window:g} s, "
