@@ -42,6 +42,8 @@ WEB_SERVER_OPTIONS = ("--worker-class", "sync")
 # sizes a pool.
 WORKER_POOLS = {"critical": "critical", "imports": "imports,events"}
 
+CELERY = (sys.executable, "-m", "celery", "-A", "marketplace")
+
 Processes = dict[str, "subprocess.Popen[bytes]"]
 
 
@@ -74,16 +76,12 @@ def _stop(processes: Processes) -> None:
             proc.wait()
 
 
-def _worker_command(pool: str, queues: str, *, port: int) -> list[str]:
+def worker_command(pool: str, queues: str, *, port: int) -> list[str]:
     """A Celery worker of one pool: its own processes, consuming only its queues."""
     default = os.environ.get("WORKER_CONCURRENCY", "2")
     concurrency = os.environ.get(f"WORKER_{pool.upper()}_CONCURRENCY", default)
     return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "marketplace",
+        *CELERY,
         "worker",
         "--loglevel",
         "INFO",
@@ -96,45 +94,50 @@ def _worker_command(pool: str, queues: str, *, port: int) -> list[str]:
     ]
 
 
+def beat_command(run_dir: Path) -> list[str]:
+    """The one beat: every beat sends every periodic task, so never start two."""
+    return [
+        *CELERY,
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        str(run_dir / "celerybeat-schedule"),
+        "--pidfile",
+        str(run_dir / "celerybeat.pid"),
+    ]
+
+
+def web_command(*, port: int, workers: int, log_dir: Path, name: str = "web") -> list[str]:
+    """gunicorn on 127.0.0.1:port, logs ``<name>-access.log`` and ``<name>.log``."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "marketplace.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        *WEB_SERVER_OPTIONS,
+        "--timeout",
+        "120",
+        "--access-logfile",
+        str(log_dir / f"{name}-access.log"),
+        "--error-logfile",
+        str(log_dir / f"{name}.log"),
+    ]
+
+
 def _commands(*, port: int, workers: int, log_dir: Path, run_dir: Path) -> dict[str, list[str]]:
     """The command line of each process: web, a worker per pool and beat."""
-    python = sys.executable
     return {
-        "web": [
-            python,
-            "-m",
-            "gunicorn",
-            "marketplace.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            *WEB_SERVER_OPTIONS,
-            "--timeout",
-            "120",
-            "--access-logfile",
-            str(log_dir / "web-access.log"),
-            "--error-logfile",
-            str(log_dir / "web.log"),
-        ],
+        "web": web_command(port=port, workers=workers, log_dir=log_dir),
         **{
-            f"worker-{pool}": _worker_command(pool, queues, port=port)
+            f"worker-{pool}": worker_command(pool, queues, port=port)
             for pool, queues in WORKER_POOLS.items()
         },
-        "beat": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "marketplace",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(run_dir / "celerybeat-schedule"),
-            "--pidfile",
-            str(run_dir / "celerybeat.pid"),
-        ],
+        "beat": beat_command(run_dir),
     }
 
 

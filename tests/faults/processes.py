@@ -46,9 +46,12 @@ class CeleryProcess:
     concurrency: int = 2
     proc: subprocess.Popen | None = None
     starts: int = 0
+    argv: list[str] | None = None  # a command line of its own (else the one built here)
     _log: IO[bytes] | None = field(default=None, repr=False)
 
     def command(self) -> list[str]:
+        if self.argv is not None:
+            return self.argv
         base = [sys.executable, "-m", "celery", "-A", "marketplace"]
         if self.queues is None:
             schedule = self.log_path.with_suffix(".schedule")
