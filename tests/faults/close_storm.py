@@ -54,6 +54,7 @@ class StormResult:
     after_restart: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # a broken invariant: exit status 1
     missed: list[str] = field(default_factory=list)  # a timing target missed: reported
+    rate: float = float("nan")  # closes per second, first close to last
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.delays)
@@ -65,7 +66,7 @@ class StormResult:
         line = (
             f"{self.phase}: {self.auctions} auctions, {len(self.delays)} closed, "
             f"end->close p50 {self.percentile(0.50):.3f} s, p99 {self.percentile(0.99):.3f} s, "
-            f"max {max(self.delays, default=float('nan')):.3f} s"
+            f"max {max(self.delays, default=float('nan')):.3f} s, {self.rate:.1f} closes/s"
         )
         if self.restarts:
             down = [(r.ready_at - r.killed_at).total_seconds() for r in self.restarts]
@@ -221,6 +222,7 @@ def check_closes(
     settled = Counter(
         Settlement.objects.filter(auction_id__in=ids).values_list("auction_id", flat=True)
     )
+    closes: list[dt.datetime] = []
     for auction in Auction.objects.filter(pk__in=ids).order_by("pk"):
         key = str(auction.pk)
         if auction.status != "closed" or auction.outcome != "awarded":
@@ -234,24 +236,36 @@ def check_closes(
         if auction.ends_at != ends[auction.pk]:
             result.problems.append(f"auction {key}: its end moved")
         result.delays.append((auction.closed_at - auction.ends_at).total_seconds())
+        closes.append(auction.closed_at)
         _after_restart(result, auction, sweep_seconds)
+    result.rate = close_rate(closes)
 
 
 def _after_restart(result: StormResult, auction, sweep_seconds: float) -> None:
-    """An auction that ended while the pool was down: how long after the pool was back it
-    closed (the sweep must find it within its interval; one second of grace for the sweep's
-    own run and the restarted pool's first fetch)."""
-    for restart in result.restarts:
-        if restart.killed_at <= auction.ends_at <= restart.ready_at or (
-            auction.ends_at < restart.killed_at < auction.closed_at
-        ):
-            waited = (auction.closed_at - restart.ready_at).total_seconds()
-            result.after_restart.append(max(waited, 0.0))
-            if waited > sweep_seconds + 1.0:
-                result.missed.append(
-                    f"auction {auction.pk}: closed {waited:.2f} s after the pool was back"
-                )
-            return
+    """An auction that ended while the pool was down, or was due and still open when it was
+    killed: how long after the pool was last back (before the close) it closed. The sweep must
+    find it within its interval; one second of grace for the sweep's own run and the restarted
+    pool's first fetch. Beyond that, the pool's close rate is what delays it."""
+    hit = [
+        r
+        for r in result.restarts
+        if r.killed_at < auction.closed_at and auction.ends_at <= r.ready_at
+    ]
+    if not hit:
+        return
+    backs = [r.ready_at for r in hit if r.ready_at <= auction.closed_at]
+    back = max(backs) if backs else hit[0].ready_at
+    waited = max((auction.closed_at - back).total_seconds(), 0.0)
+    result.after_restart.append(waited)
+    if waited > sweep_seconds + 1.0:
+        result.missed.append(f"auction {auction.pk}: closed {waited:.2f} s after the pool was back")
+
+
+def close_rate(closes: list[dt.datetime]) -> float:
+    """Closes per second from the first close to the last."""
+    if len(closes) < 2:
+        return float("nan")
+    return (len(closes) - 1) / max((max(closes) - min(closes)).total_seconds(), 1e-6)
 
 
 # --------------------------------------------------------------------------- command line
