@@ -146,6 +146,10 @@ class Stack:
                 command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
+        # nginx only once every instance answers: a refused connection marks an instance down
+        # in each nginx worker, which then turns away all but one request per fail_timeout.
+        for (name, proc), port in zip(self.web.items(), self.web_ports, strict=True):
+            wait_ready(f"http://127.0.0.1:{port}/readyz", {name: proc})
         conf = self.run_dir / "nginx.conf"
         conf.write_text(nginx_config(self.web_ports, self.args.port, self.run_dir, self.log_dir))
         self.nginx = start_nginx(nginx, conf, self.run_dir, self.log_dir)
