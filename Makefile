@@ -101,3 +101,23 @@ bench-stream: install
 .PHONY: bench-outbox
 bench-outbox: install
 	$(BENCH) $(PY) bench/outbox.py --bids $${BIDS:-300} --rounds $${ROUNDS:-3}
+
+# --- queues ---
+.PHONY: run-scaled bench-scaled fault-close-storm fault-transfer-crash
+
+# Two gunicorn instances behind nginx (deploy/nginx.conf), the worker pools, one beat: the
+# docker-compose topology from processes (bench/scaled.py; needs nginx: apt-get install -y nginx).
+run-scaled: install
+	$(PY) bench/scaled.py --port $${PORT:-8080}
+
+# The bid bench and the close storm (pool SIGKILLed 3 times) against the scaled stack.
+bench-scaled: install
+	$(PY) bench/scaled.py --port $${PORT:-8080} --bench-bids --seconds $${SECONDS_PER_PHASE:-10} \
+		--storm --auctions $${AUCTIONS:-200} --kills $${KILLS:-3}
+
+# Fault scripts (docs/RELIABILITY.md, "Queues, worker crashes and the close storm").
+fault-close-storm: install
+	$(PY) -m tests.faults.close_storm --auctions $${AUCTIONS:-200} --kills $${KILLS:-3}
+
+fault-transfer-crash: install
+	$(PY) -m tests.faults.transfer_crash --settlements $${SETTLEMENTS:-50} --kills $${KILLS:-3}

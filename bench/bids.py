@@ -532,12 +532,13 @@ def remove_scheduled_messages(auction_ids: list[int]) -> int:
 
     wanted = {f"({i},)" for i in auction_ids} | {f"[{i}]" for i in auction_ids}
     client = redis.Redis.from_url(settings.REDIS_URL)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE  # opens and closes are time-critical
     removed = 0
-    for raw in client.lrange("celery", 0, -1):
+    for raw in client.lrange(queue, 0, -1):
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             headers = json.loads(raw).get("headers", {})
             if headers.get("task") in (CLOSE_TASK, OPEN_TASK) and headers.get("argsrepr") in wanted:
-                removed += client.lrem("celery", 1, raw)
+                removed += client.lrem(queue, 1, raw)
     return removed
 
 
@@ -605,7 +606,7 @@ def run_phase(
     procs: int,
     auctions: list[int],
     seconds: float,
-    gunicorn_pid: int,
+    server_pids: list[int],
     pg_port: int,
 ) -> dict:
     ctx = mp.get_context("spawn")
@@ -644,7 +645,7 @@ def run_phase(
         time.sleep(max(0.0, start - time.monotonic()))
         cpu0, machine0 = all_cpu(), machine_busy()
         time.sleep(max(0.0, start + seconds / 2 - time.monotonic()))
-        workers = children_of(gunicorn_pid)
+        workers = [child for pid in server_pids for child in children_of(pid)]
         topology = server_topology(workers, port, pg_port)
         time.sleep(max(0.0, start + seconds - time.monotonic()))
         cpu1, machine1 = all_cpu(), machine_busy()
@@ -682,7 +683,7 @@ def run_phase(
         "p95": percentile(latencies, 95),
         "p99": percentile(latencies, 99),
         "max": max(latencies) if latencies else float("nan"),
-        "cpu_gunicorn": cpu_of([gunicorn_pid, *workers]) / seconds,
+        "cpu_gunicorn": cpu_of([*server_pids, *workers]) / seconds,
         "cpu_pg": cpu_of(topology["backends"]) / seconds,
         "cpu_clients": sum(part["cpu"] for part in parts) / seconds,
         "cpu_busy": busy / seconds,
@@ -813,6 +814,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="GET /me/ warm-up, seconds")
     parser.add_argument("--keep", action="store_true", help="leave the auctions open")
+    parser.add_argument(
+        "--target-port",
+        type=int,
+        default=None,
+        help="bid against a server already listening there (e.g. make run-scaled's nginx) "
+        "instead of starting gunicorn",
+    )
+    parser.add_argument(
+        "--server-pids",
+        default="",
+        help="with --target-port: comma-separated gunicorn master pids, for the CPU figures",
+    )
     args = parser.parse_args(argv)
     if args.clients < 1 or args.procs < 1 or args.seconds <= 0:
         parser.error("--clients, --procs and --seconds must be positive")
@@ -862,17 +875,19 @@ def main(argv: list[str] | None = None) -> int:
         + ")"
     )
 
-    port = free_port()
+    port = args.target_port or free_port()
     options = ["--workers", str(args.workers), "--worker-class", args.worker_class]
     options += ["--threads", str(args.threads), "--timeout", "120"]
     if args.worker_connections:
         options += ["--worker-connections", str(args.worker_connections)]
     if args.keep_alive is not None:
         options += ["--keep-alive", str(args.keep_alive)]
-    proc = start_gunicorn(port, log_path, options)
+    proc = None if args.target_port else start_gunicorn(port, log_path, options)
+    server_pids = [int(p) for p in args.server_pids.split(",") if p] if proc is None else [proc.pid]
     results: dict[str, dict] = {}
     try:
-        wait_healthy(port, proc, log_path)
+        if proc is not None:
+            wait_healthy(port, proc, log_path)
         started = time.perf_counter()
         tokens = login_all(port, fixtures["bidders"])
         login_s = time.perf_counter() - started
@@ -882,7 +897,7 @@ def main(argv: list[str] | None = None) -> int:
             "tokens": tokens,
             "clients": args.clients,
             "procs": args.procs,
-            "gunicorn_pid": proc.pid,
+            "server_pids": server_pids,
             "pg_port": pg_port,
         }
         if args.warmup > 0:
@@ -901,8 +916,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             describe(results[key], bids=mode != "me")
     finally:
-        stop_gunicorn(proc)
-        say(f"gunicorn stopped; its log: {log_path}")
+        if proc is not None:
+            stop_gunicorn(proc)
+            say(f"gunicorn stopped; its log: {log_path}")
 
     say("invariants (all auctions of this run):")
     problems = check_invariants([hot, *others])

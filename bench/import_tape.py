@@ -164,14 +164,15 @@ def withdraw_enqueued_message(import_id: int) -> bool:
     from django.conf import settings
 
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for raw in client.lrange("celery", 0, -1):
+    queue = settings.CELERY_TASK_ROUTES["listings.*"]["queue"]
+    for raw in client.lrange(queue, 0, -1):
         with contextlib.suppress(ValueError, TypeError, AttributeError):
             headers = json.loads(raw).get("headers", {})
             if headers.get("task") == "listings.loan_tape_import" and headers.get("argsrepr") in (
                 f"({import_id},)",
                 f"[{import_id}]",
             ):
-                return client.lrem("celery", 1, raw) == 1
+                return client.lrem(queue, 1, raw) == 1
     return False
 
 

@@ -458,3 +458,31 @@ CELERY_BEAT_SCHEDULE["notifications-due-soon"] = {
     "task": "notifications.due_soon_sweep",
     "schedule": float(os.environ.get("NOTIFICATIONS_DUE_SOON_SWEEP_SECONDS", "300")),
 }
+
+# --- queues ---
+# Time-critical work never waits behind heavy work (issue 11, item 0). Three queues, each
+# consumed by its own worker processes (tools/stack.py, docker-compose.yml):
+#   critical  opens, closes, defaults, transfers, sweeps, relays: everything not routed below
+#             (the default queue, so a new task is time-critical until it says otherwise);
+#   imports   loan tape imports (``listings.*``): seconds to minutes of CPU each;
+#   events    deliveries to the outside (``notifications.*``: webhooks, e-mail).
+# Routing is by task name, so a task lands on its queue wherever it is sent from (a view, a
+# sweep, beat, a relay), and the critical workers never consume the other queues.
+CELERY_TASK_DEFAULT_QUEUE = "critical"
+CELERY_TASK_ROUTES = {
+    "listings.*": {"queue": "imports"},
+    "notifications.*": {"queue": "events"},
+}
+# A tape import is cut off at these limits (seconds): the soft one raises in the task, which
+# records the import as failed (``invalid_file``); the hard one kills the worker process in
+# case the soft one cannot interrupt (native code). A 1M-loan tape imports in well under a
+# minute (docs/BENCHMARKS.md); the hard limit stays below the sweep's 15 min stale age, so a
+# timed-out import is failed rather than re-queued.
+TAPE_IMPORT_SOFT_TIME_LIMIT = int(os.environ.get("TAPE_IMPORT_SOFT_TIME_LIMIT", "600"))
+TAPE_IMPORT_TIME_LIMIT = TAPE_IMPORT_SOFT_TIME_LIMIT + 60
+CELERY_TASK_ANNOTATIONS = {
+    "listings.loan_tape_import": {
+        "soft_time_limit": TAPE_IMPORT_SOFT_TIME_LIMIT,
+        "time_limit": TAPE_IMPORT_TIME_LIMIT,
+    },
+}

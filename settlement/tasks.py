@@ -28,12 +28,22 @@ def auction_close(auction_id: int) -> str:
 
 @shared_task(name="settlement.auction_close_sweep")
 def auction_close_sweep() -> int:
-    """Close every auction whose end has come: a lost or early message only delays a close."""
+    """Close every auction whose end has come: a lost or early message only delays a close.
+
+    An auction another process is closing (its row locked) is skipped, not waited for: after a
+    worker crash every due auction is left to the sweeps (the crashed worker's timed messages
+    come back only after the broker's visibility timeout), and the sweeps queued meanwhile then
+    share the backlog across the pool's processes instead of queueing on the same rows."""
+    from bidding.models import Auction
     from bidding.selectors import auctions_due_to_close
 
     closed = 0
     for auction_id in auctions_due_to_close():
-        close_and_settle(auction_id)
+        with transaction.atomic():
+            locked = Auction.objects.select_for_update(skip_locked=True).filter(pk=auction_id)
+            if not locked.exists():
+                continue  # being closed (or bid on) right now: that one, or a later sweep, does it
+            close_and_settle(auction_id)
         closed += 1
     return closed
 

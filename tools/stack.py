@@ -1,4 +1,4 @@
-"""Run the whole stack: gunicorn web, the ASGI stream server, one Celery worker and Celery beat.
+"""Run the whole stack: gunicorn web, the ASGI stream server, a Celery worker per pool and beat.
 
     python -m tools.stack run [--port 8000] [--stream-port 8001] [--workers N] [--then CMD]
 
@@ -6,8 +6,8 @@ The stream server (uvicorn) serves the whole API as ASGI on its own port, and is
 answers ``/api/v1/auctions/{id}/stream/`` (docs/ARCHITECTURE.md "Live stream").
 
 Starts the embedded PostgreSQL/Redis if needed (``tools.embedded.servers``), applies
-migrations, then starts the three processes with their output in ``DATA_DIR/log/`` (never on
-the terminal), waits for ``/readyz``, and runs until Ctrl-C / SIGTERM, when it stops all three
+migrations, then starts the processes with their output in ``DATA_DIR/log/`` (never on
+the terminal), waits for ``/readyz``, and runs until Ctrl-C / SIGTERM, when it stops them all
 and any embedded server it started. With ``--then CMD`` it runs CMD (with ``BASE_URL`` set)
 once the stack is ready, then stops everything and exits with CMD's status.
 """
@@ -39,6 +39,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # a request spends much of its time waiting for PostgreSQL. bench/bids.py runs the same.
 WEB_WORKERS = 10
 WEB_SERVER_OPTIONS = ("--worker-class", "sync")
+
+WORKER_POOLS = {"critical": "critical", "imports": "imports,events"}
+
+CELERY = (sys.executable, "-m", "celery", "-A", "marketplace")
 
 Processes = dict[str, "subprocess.Popen[bytes]"]
 
@@ -83,58 +87,71 @@ def _stream_command(port: int) -> list[str]:
     ]
 
 
+def worker_command(pool: str, queues: str, *, port: int) -> list[str]:
+    """A Celery worker of one pool: its own processes, consuming only its queues."""
+    default = os.environ.get("WORKER_CONCURRENCY", "2")
+    concurrency = os.environ.get(f"WORKER_{pool.upper()}_CONCURRENCY", default)
+    return [
+        *CELERY,
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--queues",
+        queues,
+        "--concurrency",
+        concurrency,
+        "--hostname",
+        f"{pool}-{port}@%h",
+    ]
+
+
+def beat_command(run_dir: Path) -> list[str]:
+    """The one beat: every beat sends every periodic task, so never start two."""
+    return [
+        *CELERY,
+        "beat",
+        "--loglevel",
+        "INFO",
+        "--schedule",
+        str(run_dir / "celerybeat-schedule"),
+        "--pidfile",
+        str(run_dir / "celerybeat.pid"),
+    ]
+
+
+def web_command(*, port: int, workers: int, log_dir: Path, name: str = "web") -> list[str]:
+    """gunicorn on 127.0.0.1:port, logs ``<name>-access.log`` and ``<name>.log``."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "marketplace.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        *WEB_SERVER_OPTIONS,
+        "--timeout",
+        "120",
+        "--access-logfile",
+        str(log_dir / f"{name}-access.log"),
+        "--error-logfile",
+        str(log_dir / f"{name}.log"),
+    ]
+
+
 def _commands(
     *, port: int, stream_port: int, workers: int, log_dir: Path, run_dir: Path
 ) -> dict[str, list[str]]:
-    """The command line of each process: web, stream, worker and beat."""
-    python = sys.executable
+    """The command line of each process: web, stream, a worker per pool and beat."""
     return {
-        "web": [
-            python,
-            "-m",
-            "gunicorn",
-            "marketplace.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            *WEB_SERVER_OPTIONS,
-            "--timeout",
-            "120",
-            "--access-logfile",
-            str(log_dir / "web-access.log"),
-            "--error-logfile",
-            str(log_dir / "web.log"),
-        ],
+        "web": web_command(port=port, workers=workers, log_dir=log_dir),
         "stream": _stream_command(stream_port),
-        "worker": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "marketplace",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            os.environ.get("WORKER_CONCURRENCY", "2"),
-            "--hostname",
-            f"worker-{port}@%h",
-        ],
-        "beat": [
-            python,
-            "-m",
-            "celery",
-            "-A",
-            "marketplace",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(run_dir / "celerybeat-schedule"),
-            "--pidfile",
-            str(run_dir / "celerybeat.pid"),
-        ],
+        **{
+            f"worker-{pool}": worker_command(pool, queues, port=port)
+            for pool, queues in WORKER_POOLS.items()
+        },
+        "beat": beat_command(run_dir),
     }
 
 
@@ -236,7 +253,7 @@ def _run(args: argparse.Namespace) -> int:
             print(
                 f"stack ready: web {base_url} (API {base_url}/api/v1/, docs {base_url}/api/docs/), "
                 f"stream server {stream_url} (/api/v1/auctions/{{id}}/stream/), "
-                f"worker and beat running; logs in {log_dir}",
+                f"workers ({', '.join(WORKER_POOLS)}) and beat running; logs in {log_dir}",
                 flush=True,
             )
             if args.then:
@@ -259,7 +276,7 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.stack",
-        description="Web, the stream server, one Celery worker and beat, together.",
+        description="Web, the stream server, the Celery worker pools and beat, together.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start the stack; stop it on Ctrl-C or after --then")

@@ -11,12 +11,13 @@ from listings.services.packages import (
     package_update,
     package_withdraw,
 )
-from listings.tape.importer import loan_tape_process
+from listings.tape.importer import loan_tape_process, loan_tape_time_out
 
 __all__ = [
     "data_room_grant",
     "data_room_record_access",
     "loan_tape_process",
+    "loan_tape_time_out",
     "loan_tape_upload",
     "package_approve",
     "package_create",

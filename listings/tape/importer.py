@@ -105,6 +105,22 @@ def loan_tape_process(*, import_id: int) -> LoanTapeImport:
     return tape
 
 
+def loan_tape_time_out(*, import_id: int, seconds: int) -> LoanTapeImport:
+    """An import cut off by its time limit fails with ``invalid_file`` (a tape that takes that
+    long is not a plausible tape), unless it finished meanwhile; the upload then goes, as after
+    any outcome. Locks the import row and re-checks its status after the lock."""
+    with transaction.atomic():
+        tape = LoanTapeImport.objects.select_for_update().get(pk=import_id)
+        if tape.status != TapeStatus.PROCESSING:
+            return tape
+        detail = f"the import did not finish within its time limit ({seconds} s)"
+        _fail(tape, [tape_error(0, None, ErrorCode.INVALID_FILE, detail)], 1, rows_read=0)
+        stored_path = tape.stored_path
+        transaction.on_commit(lambda: remove_upload(stored_path))
+    tape.refresh_from_db()
+    return tape
+
+
 def _claim(import_id: int) -> LoanTapeImport:
     """The import, marked processing unless it already finished."""
     with transaction.atomic():

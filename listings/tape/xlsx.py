@@ -9,8 +9,9 @@ the fast path takes the Arrow blocks as they are; on a miss the SQL path reads t
 written out as CSV (``write_csv``), with the same lines.
 
 A sheet is refused (``invalid_file``) before it is read when its declared dimension is
-implausible for its size, e.g. a 5 KB sheet claiming ``A1:XFD1048576``: the reader would
-size its grid from the cells' extent.
+implausible for its size, e.g. a 5 KB sheet claiming ``A1:XFD1048576``, or when its cells span
+a grid the reader could not hold (``sheet_extent``): the reader allocates the whole grid from
+the first cell to the last, so one cell at ``XFD1048576`` would make it abort the process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import csv
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -27,10 +29,16 @@ import pyarrow.compute as pc
 
 from listings.codes import ErrorCode
 from listings.tape.errors import TapeRejected
+from listings.tape.sheet_extent import column_number, sheet_extent
 
 MAX_COLUMNS = 1024  # the format has 18; a few hundred unknown ones are still read
 MIN_ROW_BYTES = 16  # a sheet's row takes at least this much XML (``<row r="1">...</row>``)
 DIMENSION_HEAD = 64 * 1024  # the dimension element comes before the sheet's data
+# The grid the reader allocates (first to last cell, about 24 bytes a slot) may be this many
+# times the cells the sheet holds, or GRID_FLOOR slots whatever it holds. A tape fills nearly
+# every slot of its grid; a sheet whose few cells lie far apart would take gigabytes.
+GRID_PER_CELL = 16
+GRID_FLOOR = 1 << 22
 BATCH_ROWS = 8192  # rows per Arrow block handed to the fast path
 _DATE_TIME = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$"
 _CELL = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
@@ -128,9 +136,11 @@ def _any_cell(columns: list[pa.Array]) -> pa.Array:
 
 
 def check_plausible(path: Path) -> None:
-    """Refuse (``invalid_file``) a first sheet whose declared dimension is implausible: wider
-    than MAX_COLUMNS, or more rows than its XML could hold. Anything unreadable here is left
-    for the reader, which reports it."""
+    """Refuse (``invalid_file``) a first sheet the reader could not hold: a declared dimension
+    wider than MAX_COLUMNS or with more rows than its XML could hold (read from the sheet's
+    head), then, streaming the whole sheet, cells past MAX_COLUMNS or a grid (first to last
+    cell) far larger than the cells it holds. Anything unreadable here is left for the reader,
+    which reports it."""
     try:
         with zipfile.ZipFile(path) as archive:
             member = _first_sheet_member(archive)
@@ -138,9 +148,22 @@ def check_plausible(path: Path) -> None:
                 return
             size = archive.getinfo(member).file_size
             with archive.open(member) as sheet:
-                head = sheet.read(DIMENSION_HEAD)
-    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError):
+                _check_dimension(sheet.read(DIMENSION_HEAD), size)
+            with archive.open(member) as sheet:
+                extent = sheet_extent(sheet)
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError, zlib.error):
         return
+    if extent.columns > MAX_COLUMNS:
+        raise _implausible(f"its first sheet has a cell in column {extent.columns}")
+    grid = extent.grid_rows * extent.columns
+    if grid > max(GRID_PER_CELL * extent.cells, GRID_FLOOR):
+        raise _implausible(
+            f"its first sheet spans {extent.grid_rows} rows x {extent.columns} columns "
+            f"for {extent.cells} cells"
+        )
+
+
+def _check_dimension(head: bytes, size: int) -> None:
     match = _DIMENSION.search(head)
     if match is None:
         return
@@ -161,15 +184,8 @@ def _extent(ref: str) -> tuple[int, int]:
     if not all(corners):
         return 0, 0
     rows = [int(m.group(2)) for m in corners if m]
-    columns = [_column_number(m.group(1)) for m in corners if m]
+    columns = [column_number(m.group(1)) for m in corners if m]
     return max(rows) - min(rows) + 1, max(columns) - min(columns) + 1
-
-
-def _column_number(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - ord("A") + 1
-    return number
 
 
 def _first_sheet_member(archive: zipfile.ZipFile) -> str | None:
