@@ -1,0 +1,81 @@
+"""Schemathesis against the served OpenAPI schema, every operation, as each role and anonymously:
+no server error, every status code documented, every response of its documented content type,
+headers and schema."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import HealthCheck
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.fuzz.world import ANONYMOUS, ROLES, World
+
+SCHEMA_PATH = "/api/v1/schema/"
+# Bounded for `make test`; `make fuzz` raises it.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
+SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
+# Path prefix -> the kind of object its {id} names (World.ids).
+ID_KINDS = {
+    "/api/v1/organizations/": "organization",
+    "/api/v1/packages/": "package",
+    "/api/v1/auctions/": "auction",
+    "/api/v1/registrations/": "registration",
+    "/api/v1/settlements/": "settlement",
+    "/api/v1/transfers/": "transfer",
+    "/api/v1/ledger/entries/": "ledger-entry",
+}
+# The ids of the world under test, for the path-parameter hook (filled by the `world` fixture).
+REAL_IDS: dict[str, list[int]] = {}
+
+schema = schemathesis.openapi.from_wsgi(SCHEMA_PATH, get_wsgi_application())
+schema.config.generation.update(
+    modes=["positive", "negative"], max_examples=EXAMPLES, deterministic=True
+)
+schema.config.seed = SEED
+# Each test runs its examples against the world of its module: that is the point, not a surprise.
+schema.config.update(suppress_health_check=[HealthCheck.all])
+schema.config.phases.update(phases=["examples", "fuzzing"])
+
+
+@schema.hook
+def before_generate_path_parameters(context, strategy):
+    """Ids in paths name real objects three times out of four."""
+    kind = next((k for p, k in ID_KINDS.items() if context.operation.path.startswith(p)), "")
+    if kind not in ID_KINDS.values():
+        return strategy
+    real = st.deferred(lambda: st.fixed_dictionaries({"id": st.sampled_from(REAL_IDS[kind])}))
+    return st.one_of(real, real, real, strategy)
+
+
+@pytest.fixture
+def world(fuzz_world: World, in_process_requests: None, db) -> World:
+    REAL_IDS.clear()
+    REAL_IDS.update(fuzz_world.ids)
+    return fuzz_world
+
+
+@schema.parametrize()
+@pytest.mark.parametrize("role", [*ROLES, ANONYMOUS])
+def test_api(case, role, world):
+    headers = {}
+    if role != ANONYMOUS:
+        headers["Authorization"] = f"Token {world.tokens[role]}"
+    case.call_and_validate(headers=headers, checks=CHECKS)
