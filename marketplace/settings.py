@@ -244,6 +244,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "marketplace.common.schema.add_idempotency_header",
         "marketplace.common.schema.document_common_answers",
+        "marketplace.common.schema.add_links",
     ],
 }
 

@@ -255,3 +255,56 @@ def document_common_answers(
         if name.endswith("Request"):
             _forbid_nul(component)
     return result
+
+
+# ----------------------------------------------------------------- links (stateful clients)
+# An object created or listed by one operation is the `{id}` of the operations under it: POST
+# /packages/ (201) -> /packages/{id}/..., GET /packages/ (200) -> the first result's. Declared as
+# OpenAPI links so that clients and the fuzzer's stateful phase can chain calls.
+
+# Operations whose answer names an object of another collection than their own path's.
+EXTRA_LINK_SOURCES = {
+    "/api/v1/registrations/": [
+        ("post", "/api/v1/auctions/{id}/registrations/"),
+        ("get", "/api/v1/auctions/{id}/registrations/"),
+    ],
+    "/api/v1/settlements/": [("post", "/api/v1/settlements/{id}/offer-runner-up/")],
+}
+
+
+def _link_sources(paths: dict[str, Any], collection: str) -> list[tuple[dict[str, Any], str]]:
+    """(response, JSON pointer of the id) of each operation that names an object of
+    ``collection``: its POST's 201 body, its list's first result."""
+    pairs = [("post", collection), ("get", collection), *EXTRA_LINK_SOURCES.get(collection, [])]
+    sources = []
+    for method, path in pairs:
+        operation = paths.get(path, {}).get(method)
+        if operation is None:
+            continue
+        if method == "post" and "201" in operation["responses"]:
+            sources.append((operation["responses"]["201"], "$response.body#/id"))
+        elif method == "get" and _is_paginated(operation):
+            sources.append((operation["responses"]["200"], "$response.body#/results/0/id"))
+    return sources
+
+
+def add_links(
+    result: dict[str, Any], generator: object, request: object, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: OpenAPI links from the operations that create or
+    list an object to the operations on that object."""
+    paths: dict[str, Any] = result.get("paths", {})
+    for path, path_item in paths.items():
+        if not path.startswith(API_PREFIX) or "/{id}/" not in path:
+            continue
+        collection = path[: path.index("{id}/")]
+        for operation in path_item.values():
+            target = operation.get("operationId") if isinstance(operation, dict) else None
+            if target is None:
+                continue
+            for response, pointer in _link_sources(paths, collection):
+                response.setdefault("links", {})[target] = {
+                    "operationId": target,
+                    "parameters": {"id": pointer},
+                }
+    return result

@@ -4,8 +4,11 @@ headers and schema."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
 
+import hypothesis
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
@@ -25,6 +28,8 @@ SCHEMA_PATH = "/api/v1/schema/"
 # Bounded for `make test`; `make fuzz` raises it.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261201"))
+# The coverage phase (boundary values of every parameter) is part of the long campaign only.
+PHASES = [*os.environ.get("FUZZ_PHASES", "examples,fuzzing").split(","), "stateful"]
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -42,6 +47,8 @@ ID_KINDS = {
     "/api/v1/transfers/": "transfer",
     "/api/v1/ledger/entries/": "ledger-entry",
 }
+# Statuses answered, per operation ("GET /api/v1/me/" -> {"200": n, ...}).
+STATS: dict[str, Counter[str]] = {}
 # The ids of the world under test, for the path-parameter hook (filled by the `world` fixture).
 REAL_IDS: dict[str, list[int]] = {}
 
@@ -52,7 +59,7 @@ schema.config.generation.update(
 schema.config.seed = SEED
 # Each test runs its examples against the world of its module: that is the point, not a surprise.
 schema.config.update(suppress_health_check=[HealthCheck.all])
-schema.config.phases.update(phases=["examples", "fuzzing"])
+schema.config.phases.update(phases=PHASES)
 
 
 @schema.hook
@@ -63,6 +70,21 @@ def before_generate_path_parameters(context, strategy):
         return strategy
     real = st.deferred(lambda: st.fixed_dictionaries({"id": st.sampled_from(REAL_IDS[kind])}))
     return st.one_of(real, real, real, strategy)
+
+
+@schema.hook
+def after_call(context, case, response):
+    STATS.setdefault(case.operation.label, Counter())[str(response.status_code)] += 1
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_stats():
+    """With FUZZ_STATS set (`make fuzz`), the statuses answered per operation go to that file."""
+    STATS.clear()
+    yield
+    if os.environ.get("FUZZ_STATS"):
+        with open(os.environ["FUZZ_STATS"], "w") as out:
+            json.dump(STATS, out, indent=1, sort_keys=True)
 
 
 @pytest.fixture
@@ -79,3 +101,32 @@ def test_api(case, role, world):
     if role != ANONYMOUS:
         headers["Authorization"] = f"Token {world.tokens[role]}"
     case.call_and_validate(headers=headers, checks=CHECKS)
+
+
+# Stateful: chains of calls along the schema's OpenAPI links (create or list, then act on what
+# was created or listed), as each role.
+STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "3"))
+STATEFUL_STEPS = int(os.environ.get("FUZZ_STATEFUL_STEPS", "6"))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_stateful(role, world):
+    token = world.tokens[role]
+
+    class Workflow(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": f"Token {token}"}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    Workflow.run(
+        settings=hypothesis.settings(
+            max_examples=STATEFUL_EXAMPLES,
+            stateful_step_count=STATEFUL_STEPS,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+    )
