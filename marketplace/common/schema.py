@@ -146,7 +146,7 @@ COMMON_REASONS = {
     400: "a NUL character in a query parameter or header (`invalid_value`), a malformed or too "
     "deeply nested JSON body, an empty or over-long `Idempotency-Key`, or an invalid filter",
     401: "no token, or an invalid, expired or revoked one",
-    404: "a `page` past the last page (`?page=0` too)",
+    404: "a page past the last one, or page 0 (`?page=0`)",
     413: "a request body over the size limit (`payload_too_large`)",
     415: "a body of a media type the operation does not read",
     429: "too many requests; `Retry-After` says when to retry (`throttled`)",
