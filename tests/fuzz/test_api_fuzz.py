@@ -12,6 +12,7 @@ import hypothesis
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
+from django.db import transaction
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import HealthCheck
@@ -114,6 +115,17 @@ def test_stateful(role, world):
     token = world.tokens[role]
 
     class Workflow(schema.as_state_machine()):
+        # Each scenario starts from the same world (a savepoint rolled back at its end): the
+        # calls a scenario chooses depend on the answers, so a world changed by the previous
+        # scenario would make a failing one impossible to replay.
+        def setup(self):
+            self.savepoint = transaction.atomic()
+            self.savepoint.__enter__()
+
+        def teardown(self):
+            transaction.set_rollback(True)
+            self.savepoint.__exit__(None, None, None)
+
         def get_call_kwargs(self, case):
             return {"headers": {"Authorization": f"Token {token}"}}
 
