@@ -77,7 +77,7 @@ def before_generate_path_parameters(context, strategy):
 @schema.hook
 def map_case(context, case):
     """Generated Idempotency-Keys are short and repeat, so about one POST in eight was a 422
-    or replays: in three cases of four the key is made unique to the request (deterministically);
+    (or a replay): in three cases of four the key is made unique to the request (deterministically);
     the fourth keeps it, so replays and `idempotency_key_reused` stay exercised."""
     key = case.headers.get("Idempotency-Key") if case.headers else None
     if key:
