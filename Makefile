@@ -121,3 +121,18 @@ fault-close-storm: install
 
 fault-transfer-crash: install
 	$(PY) -m tests.faults.transfer_crash --settlements $${SETTLEMENTS:-50} --kills $${KILLS:-3}
+
+# API fuzzing campaign (docs/RELIABILITY.md, "API fuzzing"): schemathesis over every operation
+# of /api/v1/schema/ as each role and anonymously, FUZZ_EXAMPLES examples per operation and
+# role, with the coverage phase and longer stateful runs; `make test` runs the same module
+# bounded. Its own test database, so it can run beside `make test`. Output in var/fuzz/.
+.PHONY: fuzz
+FUZZ_EXAMPLES ?= 500
+fuzz: install
+	mkdir -p var/fuzz
+	$(EMBED) sh -c 'TEST_DATABASE_NAME=test_marketplace_fuzz FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		FUZZ_PHASES=$${FUZZ_PHASES:-examples,coverage,fuzzing} \
+		FUZZ_STATEFUL_EXAMPLES=$${FUZZ_STATEFUL_EXAMPLES:-50} FUZZ_STATEFUL_STEPS=$${FUZZ_STATEFUL_STEPS:-10} \
+		FUZZ_STATS=var/fuzz/stats.json $(PY) -m pytest tests/fuzz/test_api_fuzz.py -q \
+		--junitxml=var/fuzz/junit.xml > var/fuzz/output.txt 2>&1; \
+		$(PY) -m tests.fuzz.summary var/fuzz/stats.json var/fuzz/junit.xml | tee var/fuzz/summary.txt'

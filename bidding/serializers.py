@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework import serializers
 
 from bidding.models import AuctionFormat, Bid, Registration
+from bidding.services.auctions import MAX_PAYMENT_WINDOW_HOURS, MAX_SECONDS
 from marketplace.common.money import MoneyInput
 
 
@@ -20,9 +21,16 @@ class AuctionCreateSerializer(serializers.Serializer[None]):
     min_increment = MoneyInput()
     reserve_price = MoneyInput(required=False, allow_null=True, allow_blank=True)
     deposit_amount = MoneyInput()
-    soft_close_seconds = serializers.IntegerField(required=False, default=300)
-    extension_seconds = serializers.IntegerField(required=False, default=300)
-    payment_window_hours = serializers.IntegerField(required=False, default=72)
+    # The bounds the service enforces (bidding.services.auctions), stated so the schema has them.
+    soft_close_seconds = serializers.IntegerField(
+        required=False, default=300, min_value=0, max_value=MAX_SECONDS
+    )
+    extension_seconds = serializers.IntegerField(
+        required=False, default=300, min_value=0, max_value=MAX_SECONDS
+    )
+    payment_window_hours = serializers.IntegerField(
+        required=False, default=72, min_value=0, max_value=MAX_PAYMENT_WINDOW_HOURS
+    )
 
 
 class AuctionSerializer(serializers.Serializer[dict[str, Any]]):

@@ -14,7 +14,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -41,6 +41,7 @@ from marketplace.common import ratelimit
 from marketplace.common.codes import ErrorCode as CommonCode
 from marketplace.common.csv import streaming_csv_response
 from marketplace.common.errors import Forbidden, NotFound
+from marketplace.common.parsers import JSONParser
 from marketplace.common.permissions import (
     IsCompliance,
     IsDisposalOfficer,

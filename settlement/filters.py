@@ -1,5 +1,6 @@
 import django_filters
 
+from marketplace.common.filters import UtcDateTimeFilter
 from settlement.models import Settlement, SettlementStatus
 
 
@@ -8,7 +9,7 @@ class SettlementFilter(django_filters.FilterSet):
     seller = django_filters.NumberFilter(field_name="seller_id")
     buyer = django_filters.NumberFilter(field_name="buyer_id")
     auction = django_filters.NumberFilter(field_name="auction_id")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+    due_before = UtcDateTimeFilter(field_name="due_at", lookup_expr="lt")
 
     class Meta:
         model = Settlement

@@ -1,6 +1,5 @@
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -41,7 +40,7 @@ class SettlementSerializer(serializers.ModelSerializer[Settlement]):
             "created_at",
         ]
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field({"type": "integer", "nullable": True})
     def get_transfer(self, settlement: Settlement) -> int | None:
         try:
             return settlement.transfer.pk

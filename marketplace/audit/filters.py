@@ -1,6 +1,7 @@
 import django_filters
 
 from marketplace.audit.models import AuditEvent
+from marketplace.common.filters import UtcDateTimeFilter
 
 
 class AuditEventFilter(django_filters.FilterSet):
@@ -15,8 +16,8 @@ class AuditEventFilter(django_filters.FilterSet):
         field_name="actor_organization_id", help_text="Acting organisation id."
     )
     user = django_filters.NumberFilter(field_name="actor_user_id", help_text="Acting user id.")
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

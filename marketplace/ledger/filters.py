@@ -1,5 +1,6 @@
 import django_filters
 
+from marketplace.common.filters import UtcDateTimeFilter
 from marketplace.ledger.models import AccountKind, Entry, EntryKind
 
 
@@ -12,8 +13,8 @@ class EntryFilter(django_filters.FilterSet):
     transaction_id = django_filters.UUIDFilter()
     settlement = django_filters.NumberFilter(field_name="settlement_id")
     registration = django_filters.NumberFilter(field_name="registration_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Entry
