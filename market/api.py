@@ -115,6 +115,20 @@ class ValuationView(APIView):
         return Response(package_valuation(package=package))
 
 
+# The answer before a tape is imported: every key of a computed report, no figure, no flag.
+NO_RISK_YET: dict[str, Any] = {"flags": []} | dict.fromkeys(
+    (
+        "concentration",
+        "vintage_spread_years",
+        "share_over_5_years_overdue",
+        "share_in_litigation_or_enforcement",
+        "borrowers_in_other_packages",
+        "data_quality",
+        "computed_at",
+    )
+)
+
+
 class RiskView(APIView):
     @extend_schema(
         summary="Risk signals computed at import (anyone who may see the package)",
@@ -123,4 +137,4 @@ class RiskView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         package = _visible_package(request_user(request), pk)
         risk: dict[str, Any] = package.risk or {}
-        return Response(risk or {"flags": [], "concentration": None, "computed_at": None})
+        return Response(risk or NO_RISK_YET)

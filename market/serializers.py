@@ -57,11 +57,12 @@ class ValuationSerializer(serializers.Serializer[Any]):
 
 
 class RiskFlagSerializer(serializers.Serializer[Any]):
+    """A raised flag: only flags whose figure passed its threshold are listed."""
+
     code = serializers.CharField()
     value = serializers.CharField()
     threshold = serializers.CharField()
     severity = serializers.ChoiceField(choices=["info", "warning", "high"])
-    raised = serializers.BooleanField()
 
 
 class ConcentrationSerializer(serializers.Serializer[Any]):
@@ -72,11 +73,13 @@ class ConcentrationSerializer(serializers.Serializer[Any]):
 
 
 class RiskSerializer(serializers.Serializer[Any]):
+    """Computed at import; before a tape is imported every figure is null and no flag is raised."""
+
     flags = RiskFlagSerializer(many=True)
-    concentration = ConcentrationSerializer()
+    concentration = ConcentrationSerializer(allow_null=True)
     vintage_spread_years = serializers.IntegerField(allow_null=True)
-    share_over_5_years_overdue = serializers.CharField()
-    share_in_litigation_or_enforcement = serializers.CharField()
-    borrowers_in_other_packages = serializers.IntegerField()
-    data_quality = serializers.DictField(child=serializers.IntegerField())
+    share_over_5_years_overdue = serializers.CharField(allow_null=True)
+    share_in_litigation_or_enforcement = serializers.CharField(allow_null=True)
+    borrowers_in_other_packages = serializers.IntegerField(allow_null=True)
+    data_quality = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
     computed_at = serializers.CharField(allow_null=True)
