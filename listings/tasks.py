@@ -16,7 +16,9 @@ def loan_tape_import(import_id: int) -> str:
     try:
         return loan_tape_process(import_id=import_id).status
     except SoftTimeLimitExceeded:
-        # Raised wherever the import was, possibly inside a database call: start afresh.
+        # Raised wherever the import was, possibly inside a database call: start afresh. (If
+        # it came during a statement, Django closed the connection on the rollback; the server
+        # drops that statement within a second, ``IMPORT_CLIENT_CHECK``.)
         connection.close()
         seconds = settings.TAPE_IMPORT_SOFT_TIME_LIMIT
         return loan_tape_time_out(import_id=import_id, seconds=seconds).status

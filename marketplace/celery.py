@@ -31,6 +31,18 @@ def use_django_logging(**kwargs: Any) -> None:
     dictConfig(settings.LOGGING)
 
 
+@signals.before_task_publish.connect
+def limits_are_the_workers(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """A task's time limits are decided by the worker that runs it (its settings: the task's
+    annotation, else ``CELERY_TASK_TIME_LIMIT``), never by the process that published it.
+
+    Celery writes the publisher's limits into the message (``timelimit``) once the publisher
+    knows the task, and the worker obeys the message first: a worker given a shorter import
+    limit kept the 600 s of the web process or beat that enqueued the import."""
+    if headers is not None and "timelimit" in headers:
+        headers["timelimit"] = (None, None)
+
+
 class RetryingTask(Task[..., Any]):
     """Base for tasks whose failures are transient (database or broker unavailable).
 

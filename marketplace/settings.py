@@ -489,3 +489,10 @@ CELERY_TASK_ANNOTATIONS = {
         "time_limit": TAPE_IMPORT_TIME_LIMIT,
     },
 }
+
+# --- retention ---
+# Notification events and their deliveries are deleted once every delivery has finished
+# (delivered or failed) and the event is older than this many days; pending ones are kept
+# (notifications/services/retention.py, docs/OPERATIONS.md "Retention").
+NOTIFICATIONS_KEEP_DAYS = int(os.environ.get("NOTIFICATIONS_KEEP_DAYS", "30"))
+CELERY_BEAT_SCHEDULE["notifications-purge"] = {"task": "notifications.purge", "schedule": 3600.0}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+import datetime as dt
 
-from notifications.services import delivery, reminders
+from celery import shared_task
+from django.conf import settings
+
+from notifications.services import delivery, reminders, retention
 from notifications.services import relay as relay_service
 
 
@@ -25,3 +28,11 @@ def deliver(delivery_id: int, attempt: int) -> bool | None:
 @shared_task(name="notifications.due_soon_sweep")
 def due_soon_sweep() -> int:
     return reminders.due_soon_sweep()
+
+
+@shared_task(name="notifications.purge")
+def purge() -> int:
+    """Delete finished events older than ``NOTIFICATIONS_KEEP_DAYS`` with their deliveries."""
+    keep = dt.timedelta(days=settings.NOTIFICATIONS_KEEP_DAYS)
+    events, _deliveries = retention.notifications_purge(older_than=keep)
+    return events

@@ -54,6 +54,11 @@ from marketplace.common.locks import try_advisory_xact_lock
 logger = logging.getLogger(__name__)
 
 TOTAL_TOO_LARGE = "the tape's total balance must be below 10^16, as the package's totals are"
+# A worker cut off by its time limit leaves its statement behind: the soft limit closes the
+# connection mid-statement (the rollback fails), the hard one kills the process. PostgreSQL
+# then notices the missing client only when it next writes to it (after a lock wait or a long
+# aggregate); this makes it check every second and cancel, releasing the import's locks.
+IMPORT_CLIENT_CHECK = "SET LOCAL client_connection_check_interval = '1s'"
 # What PostgreSQL may refuse in the fast path's binary COPY: text it does not store (a NUL
 # character), a value outside a column's type, a duplicate loan id (the unique index).
 FAST_PATH_DB_ERRORS = (
@@ -136,6 +141,8 @@ def _claim(import_id: int) -> LoanTapeImport:
 
 def _load(tape: LoanTapeImport, source: TapeSource, progress: Progress, clock: Clock) -> int:
     """Runs inside the import transaction; returns the number of loans loaded."""
+    with connection.cursor() as cursor:
+        cursor.execute(IMPORT_CLIENT_CHECK)
     package = Package.objects.select_for_update().get(pk=tape.package_id)
     if package.status != PackageStatus.DRAFT:
         raise InvalidState(f"package is {package.status}; tapes load only into drafts")

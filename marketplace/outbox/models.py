@@ -22,6 +22,9 @@ class OutboxMessage(models.Model):
     # Failed publish attempts (the broker was down); the relay keeps trying.
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True, default="")
+    # The request id of whatever enqueued it (empty outside a request): the message is
+    # published with it, by the after-commit kick or by a relay, so it reaches the task's logs.
+    request_id = models.CharField(max_length=128, blank=True, default="")
 
     class Meta:
         ordering = ["id"]

@@ -30,6 +30,7 @@ from django.utils import timezone
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from marketplace.observability.context import request_id_scope
 from marketplace.outbox.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -78,14 +79,16 @@ broker = _Broker()
 
 def _publish(message: OutboxMessage) -> None:
     # retry=False: a failure is handled here (the row stays unsent), not by blocking retries.
-    current_app.send_task(
-        message.task,
-        args=message.args,
-        kwargs=message.kwargs,
-        eta=message.eta,
-        task_id=str(message.task_id),
-        retry=False,
-    )
+    # The request id is the enqueuer's, not the relay's: the task's logs join its request's.
+    with request_id_scope(message.request_id or None):
+        current_app.send_task(
+            message.task,
+            args=message.args,
+            kwargs=message.kwargs,
+            eta=message.eta,
+            task_id=str(message.task_id),
+            retry=False,
+        )
 
 
 def _publish_locked(rows: Sequence[OutboxMessage]) -> int:

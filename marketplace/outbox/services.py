@@ -24,6 +24,7 @@ from typing import Any
 from django.db import transaction
 
 from marketplace.common.atomic import require_atomic
+from marketplace.observability.context import current_request_id
 from marketplace.outbox import relay
 from marketplace.outbox.models import OutboxMessage
 
@@ -43,7 +44,11 @@ def enqueue(
     row must commit or roll back with the change that wants the task."""
     require_atomic("outbox.enqueue")
     message = OutboxMessage.objects.create(
-        task=task, args=list(args), kwargs=dict(kwargs or {}), eta=eta
+        task=task,
+        args=list(args),
+        kwargs=dict(kwargs or {}),
+        eta=eta,
+        request_id=current_request_id() or "",
     )
     transaction.on_commit(lambda: kick(message.pk), robust=True)
     return message
